@@ -1,0 +1,90 @@
+/*
+ * compat.h: the few Lua 5.4 names the bindings use, mapped onto the Lua 5.1
+ * API that LuaJIT 2.1 offers.  One source builds for both.
+ */
+#ifndef VEKTERDB_COMPAT_H
+#define VEKTERDB_COMPAT_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdint.h>
+
+#if LUA_VERSION_NUM < 502
+/* user values: a table kept in the userdata's environment */
+static inline void *lvk_newuserdatauv(lua_State *L, size_t sz, int nuv)
+{
+    void *p = lua_newuserdata(L, sz);
+    if (nuv > 0) {
+        lua_createtable(L, nuv, 0);
+        lua_setfenv(L, -2);
+    }
+    return p;
+}
+#define lua_newuserdatauv lvk_newuserdatauv
+static inline int lvk_setiuservalue(lua_State *L, int idx, int n)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    lua_getfenv(L, idx);
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, n);
+    lua_pop(L, 1);
+    return 1;
+}
+#define lua_setiuservalue lvk_setiuservalue
+static inline int lvk_getiuservalue(lua_State *L, int idx, int n)
+{
+    lua_getfenv(L, idx);
+    lua_rawgeti(L, -1, n);
+    lua_remove(L, -2);
+    return lua_type(L, -1);
+}
+#define lua_getiuservalue lvk_getiuservalue
+#define lua_rawlen lua_objlen
+#define luaL_typeerror luaL_typerror
+#ifndef luaL_newlib
+#define luaL_newlib(L, l) (lua_newtable(L), luaL_register(L, NULL, l))
+#endif
+/* LuaJIT numbers are doubles: integers are exact up to 2^53 */
+static inline int lvk_isinteger(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return 0;
+    lua_Number n = lua_tonumber(L, idx);
+    return n == floor(n) && fabs(n) <= 9007199254740992.0;
+}
+#define lua_isinteger lvk_isinteger
+#define LVK_INT_FROM_NUMBER 1
+#endif
+
+/* a number that is an integer value (3 or 3.0) as int64 */
+static inline int lvk_tointeger(lua_State *L, int idx, int64_t *out)
+{
+    *out = 0;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return 0;
+    if (lua_isinteger(L, idx)) {
+#ifdef LVK_INT_FROM_NUMBER
+        *out = (int64_t)lua_tonumber(L, idx);
+#else
+        *out = (int64_t)lua_tointeger(L, idx);
+#endif
+        return 1;
+    }
+    lua_Number n = lua_tonumber(L, idx);
+    if (n != floor(n) || !(fabs(n) <= 9007199254740992.0))
+        return 0;
+    *out = (int64_t)n;
+    return 1;
+}
+
+static inline void lvk_pushint64(lua_State *L, int64_t v)
+{
+#ifdef LVK_INT_FROM_NUMBER
+    lua_pushnumber(L, (lua_Number)v);
+#else
+    lua_pushinteger(L, (lua_Integer)v);
+#endif
+}
+
+#endif

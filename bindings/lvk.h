@@ -1,0 +1,52 @@
+/* lvk.h: declarations shared by the files of the Lua module vekterdb.core */
+#ifndef LVK_H
+#define LVK_H
+
+#include "compat.h"
+#include "vekterdb.h"
+
+#define LVK_VECTOR "vekterdb.Vector"
+#define LVK_MATRIX "vekterdb.Matrix"
+#define LVK_INDEX "vekterdb.Index"
+#define LVK_DB "vekterdb.DB"
+#define LVK_CURSOR "vekterdb.Cursor"
+#define LVK_BOX "vekterdb.Box"
+
+/* float32 storage behind both Vector (n == 1) and Matrix */
+typedef struct lvk_mat {
+    int64_t n, d;
+    float data[];
+} lvk_mat;
+
+/* lvk_vector.c */
+lvk_mat *lvk_newmat(lua_State *L, int64_t n, int64_t d, int is_vector);
+lvk_mat *lvk_tomat(lua_State *L, int idx);   /* Vector or Matrix, else NULL */
+/* Reads a query argument: a Vector, a Matrix, an array of numbers, or an
+ * array of vectors/arrays.  Pushes a Matrix and returns it. */
+lvk_mat *lvk_checkmatrix(lua_State *L, int idx, int64_t d_expected);
+/* a single vector (Vector, 1-row Matrix, array of numbers) into a pushed Vector */
+lvk_mat *lvk_checkvector(lua_State *L, int idx, int64_t d_expected);
+void lvk_open_vector(lua_State *L);
+extern const luaL_Reg lvk_vector_funcs[];
+
+/* lvk_index.c */
+typedef struct lvk_index {
+    vk_index *ix;
+} lvk_index;
+vk_index *lvk_checkindex(lua_State *L, int idx);
+void lvk_pushindex(lua_State *L, vk_index *ix);   /* takes the reference */
+void lvk_open_index(lua_State *L);
+extern const luaL_Reg lvk_index_funcs[];
+
+/* lvk_db.c */
+void lvk_open_db(lua_State *L);
+extern const luaL_Reg lvk_db_funcs[];
+
+/* lvk_core.c */
+int lvk_error(lua_State *L);                  /* raises vk_errmsg() */
+/* a userdata that frees p with fn when collected; keeps it safe across errors */
+void **lvk_box(lua_State *L, void (*fn)(void *));
+void lvk_box_release(lua_State *L, int idx);  /* frees now */
+void lvk_setfuncs(lua_State *L, const luaL_Reg *l);
+
+#endif

@@ -1,0 +1,160 @@
+/* lvk_core.c: the module vekterdb.core: codec, metric, and registration */
+#include "lvk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int lvk_error(lua_State *L)
+{
+    return luaL_error(L, "%s", vk_errmsg());
+}
+
+void lvk_setfuncs(lua_State *L, const luaL_Reg *l)
+{
+    for (; l->name; l++) {
+        lua_pushcfunction(L, l->func);
+        lua_setfield(L, -2, l->name);
+    }
+}
+
+/* ---------- boxes: C memory owned by a userdata until released ---------- */
+
+typedef struct lvk_boxed {
+    void *p;
+    void (*fn)(void *);
+} lvk_boxed;
+
+static int box_gc(lua_State *L)
+{
+    lvk_boxed *b = luaL_checkudata(L, 1, LVK_BOX);
+    if (b->p && b->fn)
+        b->fn(b->p);
+    b->p = NULL;
+    return 0;
+}
+
+void **lvk_box(lua_State *L, void (*fn)(void *))
+{
+    lvk_boxed *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->p = NULL;
+    b->fn = fn;
+    luaL_getmetatable(L, LVK_BOX);
+    lua_setmetatable(L, -2);
+    return &b->p;
+}
+
+void lvk_box_release(lua_State *L, int idx)
+{
+    lvk_boxed *b = luaL_checkudata(L, idx, LVK_BOX);
+    if (b->p && b->fn)
+        b->fn(b->p);
+    b->p = NULL;
+}
+
+/* ---------- codec ---------- */
+
+static int c_serialize(lua_State *L)
+{
+    lvk_mat *v = lvk_checkvector(L, 1, 0);
+    int64_t level = 1;
+    if (!lua_isnoneornil(L, 2) && !lvk_tointeger(L, 2, &level))
+        return luaL_argerror(L, 2, "compression level must be an integer");
+    int64_t bad = vk_first_nonfinite(v->data, v->d);
+    if (bad >= 0)
+        return luaL_error(L, "vector holds a NaN or infinite value at position %d", (int)bad + 1);
+    size_t cap = vk_codec_bound(v->d);
+    void **slot = lvk_box(L, free);
+    if (!(*slot = malloc(cap)))
+        return luaL_error(L, "out of memory");
+    size_t n = vk_encode(v->data, v->d, (int)level, *slot, cap);
+    if (!n)
+        return lvk_error(L);
+    lua_pushlstring(L, *slot, n);
+    lvk_box_release(L, -2);
+    return 1;
+}
+
+static int c_deserialize(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    int64_t d = vk_decoded_dim(s, len);
+    if (d <= 0)
+        return luaL_error(L, "corrupted vector: the bytes are not one zstd frame of float32 values");
+    if (!lua_isnoneornil(L, 2)) {
+        int64_t want;
+        if (!lvk_tointeger(L, 2, &want) || want != d)
+            return luaL_error(L, "vector has dimension %d, expected %d", (int)d,
+                              (int)luaL_checkinteger(L, 2));
+    }
+    lvk_mat *v = lvk_newmat(L, 1, d, 1);
+    if (vk_decode(s, len, v->data, d))
+        return lvk_error(L);
+    return 1;
+}
+
+/* metric(a, b, "inner_product" | "l2") */
+static int c_metric(lua_State *L)
+{
+    lvk_mat *a = lvk_checkvector(L, 1, 0);
+    lvk_mat *b = lvk_checkvector(L, 2, a->d);
+    const char *m = luaL_optstring(L, 3, "inner_product");
+    vk_metric metric = (!strcmp(m, "l2") || !strcmp(m, "L2")) ? VK_METRIC_L2 : VK_METRIC_IP;
+    lua_pushnumber(L, vk_metric_value(metric, a->data, b->data, a->d));
+    return 1;
+}
+
+/* OpenBLAS's threads fight FAISS's OpenMP threads: one BLAS thread unless
+ * the user asked otherwise through OPENBLAS_NUM_THREADS */
+void openblas_set_num_threads(int n);
+extern int omp_get_max_threads(void);
+extern void omp_set_num_threads(int n);
+
+static int c_set_threads(lua_State *L)
+{
+    int64_t n;
+    if (!lvk_tointeger(L, 1, &n) || n < 1)
+        return luaL_argerror(L, 1, "thread count must be a positive integer");
+    omp_set_num_threads((int)n);
+    return 0;
+}
+
+static int c_get_threads(lua_State *L)
+{
+    lua_pushinteger(L, omp_get_max_threads());
+    return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+    {"serialize_vector", c_serialize}, {"deserialize_vector", c_deserialize},
+    {"metric", c_metric}, {"set_num_threads", c_set_threads},
+    {"get_num_threads", c_get_threads}, {NULL, NULL}};
+
+#if defined(_WIN32)
+#define LVK_EXPORT __declspec(dllexport)
+#else
+#define LVK_EXPORT __attribute__((visibility("default")))
+#endif
+
+LVK_EXPORT int luaopen_vekterdb_core(lua_State *L);
+
+LVK_EXPORT int luaopen_vekterdb_core(lua_State *L)
+{
+    if (!getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1);
+    luaL_newmetatable(L, LVK_BOX);
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    lvk_open_vector(L);
+    lvk_open_index(L);
+    lvk_open_db(L);
+    lua_newtable(L);
+    lvk_setfuncs(L, core_funcs);
+    lvk_setfuncs(L, lvk_vector_funcs);
+    lvk_setfuncs(L, lvk_index_funcs);
+    lvk_setfuncs(L, lvk_db_funcs);
+    lua_pushliteral(L, VK_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,943 @@
+/* lvk_db.c: the database handle and its cursors */
+#include "lvk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct lvk_cursor lvk_cursor;
+
+typedef struct lvk_db {
+    vk_db *db;
+    lvk_cursor *cursors;   /* open cursors, closed with the handle */
+} lvk_db;
+
+struct lvk_cursor {
+    lvk_db *owner;
+    vk_cursor *c;
+    vk_rows *rows;         /* current block */
+    int64_t pos;
+    int *cols;             /* db column numbers */
+    int ncols;
+    lvk_cursor *next;
+};
+
+#define CURSOR_BLOCK 256
+
+/* ---------- handle ---------- */
+
+static lvk_db *toh(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, LVK_DB);
+}
+
+static vk_db *checkdb(lua_State *L, int idx)
+{
+    lvk_db *h = toh(L, idx);
+    if (!h->db)
+        luaL_error(L, "attempt to use a closed database");
+    return h->db;
+}
+
+static void cursor_release(lvk_cursor *c)
+{
+    vk_rows_free(c->rows);
+    c->rows = NULL;
+    vk_cursor_close(c->c);
+    c->c = NULL;
+    if (c->owner) {
+        for (lvk_cursor **p = &c->owner->cursors; *p; p = &(*p)->next)
+            if (*p == c) {
+                *p = c->next;
+                break;
+            }
+        c->owner = NULL;
+    }
+    free(c->cols);
+    c->cols = NULL;
+}
+
+static int h_close(lua_State *L)
+{
+    lvk_db *h = toh(L, 1);
+    while (h->cursors)
+        cursor_release(h->cursors);
+    vk_db_close(h->db);
+    h->db = NULL;
+    return 0;
+}
+
+static int h_tostring(lua_State *L)
+{
+    lvk_db *h = toh(L, 1);
+    if (!h->db)
+        lua_pushliteral(L, "vekterdb.DB (closed)");
+    else
+        lua_pushfstring(L, "vekterdb.DB(%s, %s): %p", vk_db_driver(h->db),
+                        vk_db_table(h->db) ? vk_db_table(h->db) : "-", (void *)h);
+    return 1;
+}
+
+/* open(url, { "key=value", ... }) */
+static int h_open(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    int nopts = lua_istable(L, 2) ? (int)lua_rawlen(L, 2) : 0;
+    const char **opts = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nopts + 1), 0);
+    for (int i = 0; i < nopts; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        opts[i] = lua_tostring(L, -1);
+        if (!opts[i])
+            return luaL_error(L, "connection option %d is not a string", i + 1);
+        lua_pop(L, 1);   /* the string stays alive in the table */
+    }
+    lvk_db *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->db = NULL;
+    h->cursors = NULL;
+    luaL_getmetatable(L, LVK_DB);
+    lua_setmetatable(L, -2);
+    if (vk_db_open(&h->db, url, opts, nopts))
+        return lvk_error(L);
+    return 1;
+}
+
+static const char *type_names[] = {"null", "integer", "real", "text", "blob", "boolean"};
+
+static vk_type parse_type(lua_State *L, const char *t, const char *col)
+{
+    static const struct {
+        const char *name;
+        vk_type type;
+    } map[] = {{"integer", VK_INT}, {"int", VK_INT},         {"bigint", VK_INT},
+               {"real", VK_REAL},   {"float", VK_REAL},      {"double", VK_REAL},
+               {"number", VK_REAL}, {"text", VK_TEXT},       {"string", VK_TEXT},
+               {"varchar", VK_TEXT}, {"blob", VK_BLOB},      {"bytes", VK_BLOB},
+               {"binary", VK_BLOB}, {"boolean", VK_BOOL},    {"bool", VK_BOOL}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(map[i].name, t))
+            return map[i].type;
+    luaL_error(L, "column '%s': unknown type '%s' (use integer, real, text, blob or boolean)", col, t);
+    return VK_NULL;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k, int dflt)
+{
+    lua_getfield(L, t, k);
+    int v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* use_table(schema|nil, table, idx_name, vector_name, { {name=, type=, ...}, ... }) */
+static int h_use_table(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const char *schema = luaL_optstring(L, 2, NULL);
+    const char *table = luaL_checkstring(L, 3);
+    const char *idx_name = luaL_checkstring(L, 4);
+    const char *vector_name = luaL_checkstring(L, 5);
+    int n = lua_istable(L, 6) ? (int)lua_rawlen(L, 6) : 0;
+    vk_column *cols = lua_newuserdatauv(L, sizeof(vk_column) * (size_t)(n + 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, 6, i + 1);
+        int t = lua_gettop(L);
+        if (!lua_istable(L, t))
+            return luaL_error(L, "column %d must be a table", i + 1);
+        lua_getfield(L, t, "name");
+        cols[i].name = lua_tostring(L, -1);
+        if (!cols[i].name)
+            return luaL_error(L, "column %d has no name", i + 1);
+        lua_getfield(L, t, "type");
+        const char *ty = lua_tostring(L, -1);
+        cols[i].type = parse_type(L, ty ? ty : "text", cols[i].name);
+        lua_pop(L, 1);
+        cols[i].unique = opt_bool(L, t, "unique", 0);
+        cols[i].nullable = opt_bool(L, t, "nullable", 1);
+        cols[i].index = opt_bool(L, t, "index", 0);
+        cols[i].primary = cols[i].is_vector = 0;
+        lua_settop(L, t);   /* the name string stays referenced by the column table */
+        lua_pop(L, 1);
+    }
+    if (vk_db_use_table(db, schema, table, idx_name, vector_name, cols, n))
+        return lvk_error(L);
+    return 0;
+}
+
+static int h_columns(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    int n = vk_db_ncolumns(db);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        const vk_column *c = vk_db_column(db, i);
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, c->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, type_names[c->type]);
+        lua_setfield(L, -2, "type");
+        lua_pushboolean(L, c->unique || c->primary);
+        lua_setfield(L, -2, "unique");
+        lua_pushboolean(L, c->nullable);
+        lua_setfield(L, -2, "nullable");
+        lua_pushboolean(L, c->index || c->primary);
+        lua_setfield(L, -2, "index");
+        if (c->primary) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "primary_key");
+        }
+        if (c->is_vector) {
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "vector");
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int h_info(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, vk_db_driver(db));
+    lua_setfield(L, -2, "driver");
+    lua_pushstring(L, vk_db_placeholder(db));
+    lua_setfield(L, -2, "placeholder");
+    lua_pushboolean(L, vk_db_table_existed(db));
+    lua_setfield(L, -2, "existed");
+    return 1;
+}
+
+static int push_i64_or_error(lua_State *L, int64_t v)
+{
+    if (v < 0)
+        return lvk_error(L);
+    lvk_pushint64(L, v);
+    return 1;
+}
+
+static int h_dim(lua_State *L) { return push_i64_or_error(L, vk_db_dim(checkdb(L, 1))); }
+static int h_count(lua_State *L) { return push_i64_or_error(L, vk_db_count(checkdb(L, 1))); }
+static int h_next_idx(lua_State *L) { return push_i64_or_error(L, vk_db_next_idx(checkdb(L, 1))); }
+
+static int h_find_gap(lua_State *L)
+{
+    int64_t gap;
+    if (vk_db_find_gap(checkdb(L, 1), &gap))
+        return lvk_error(L);
+    if (gap < 0)
+        lua_pushnil(L);
+    else
+        lvk_pushint64(L, gap);
+    return 1;
+}
+
+static int h_attach(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    vk_db_attach(db, lua_isnoneornil(L, 2) ? NULL : lvk_checkindex(L, 2));
+    return 0;
+}
+
+/* ---------- values ---------- */
+
+static int col_of(lua_State *L, vk_db *db, const char *name)
+{
+    int c = vk_db_column_index(db, name);
+    if (c < 0)
+        luaL_error(L, "unknown column '%s' in table %s", name, vk_db_table(db));
+    return c;
+}
+
+/* column numbers from an array of names, kept in a box */
+static int *checkcols(lua_State *L, vk_db *db, int idx, int *n)
+{
+    *n = lua_istable(L, idx) ? (int)lua_rawlen(L, idx) : 0;
+    int *cols = lua_newuserdatauv(L, sizeof(int) * (size_t)(*n + 1), 0);
+    for (int i = 0; i < *n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        const char *name = lua_tostring(L, -1);
+        if (!name)
+            luaL_error(L, "column names must be strings");
+        cols[i] = col_of(L, db, name);
+        lua_pop(L, 1);
+    }
+    return cols;
+}
+
+static void push_cell(lua_State *L, vk_db *db, int col, const vk_value *v)
+{
+    const vk_column *c = vk_db_column(db, col);
+    if (c->is_vector && (v->type == VK_BLOB || v->type == VK_TEXT)) {
+        int64_t d = vk_decoded_dim(v->s, v->len);
+        if (d <= 0)
+            luaL_error(L, "corrupted vector: the stored bytes are not one zstd frame of float32 values");
+        lvk_mat *m = lvk_newmat(L, 1, d, 1);
+        if (vk_decode(v->s, v->len, m->data, d))
+            lvk_error(L);
+        return;
+    }
+    switch (v->type) {
+    case VK_INT:
+        if (c->type == VK_BOOL)
+            lua_pushboolean(L, v->i != 0);
+        else
+            lvk_pushint64(L, v->i);
+        break;
+    case VK_BOOL: lua_pushboolean(L, v->i != 0); break;
+    case VK_REAL: lua_pushnumber(L, v->r); break;
+    case VK_TEXT:
+    case VK_BLOB: lua_pushlstring(L, v->s, v->len); break;
+    default: lua_pushnil(L);
+    }
+}
+
+/* sets t[name] for cols[0..n) of row r, whose cells start at column off */
+static void set_record(lua_State *L, vk_db *db, const vk_rows *rows, int64_t r, int off,
+                       const int *cols, int n)
+{
+    for (int i = 0; i < n; i++) {
+        push_cell(L, db, cols[i], vk_rows_get(rows, r, off + i));
+        lua_setfield(L, -2, vk_db_column(db, cols[i])->name);
+    }
+}
+
+/* a Lua value as a bound query parameter; strings stay on the stack */
+static void to_value(lua_State *L, int idx, vk_value *v, const char *what)
+{
+    int64_t i;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: *v = (vk_value){.type = VK_NULL}; break;
+    case LUA_TBOOLEAN: *v = (vk_value){.type = VK_BOOL, .i = lua_toboolean(L, idx)}; break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx) && lvk_tointeger(L, idx, &i))
+            *v = (vk_value){.type = VK_INT, .i = i};
+        else
+            *v = (vk_value){.type = VK_REAL, .r = lua_tonumber(L, idx)};
+        break;
+    case LUA_TSTRING:
+        v->type = VK_TEXT;
+        v->s = lua_tolstring(L, idx, &v->len);
+        break;
+    default:
+        luaL_error(L, "%s: cannot store a %s", what, luaL_typename(L, idx));
+    }
+}
+
+static vk_value *checkparams(lua_State *L, int idx, int *n)
+{
+    *n = lua_istable(L, idx) ? (int)lua_rawlen(L, idx) : 0;
+    vk_value *p = lua_newuserdatauv(L, sizeof(vk_value) * (size_t)(*n + 1), 0);
+    for (int i = 0; i < *n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        to_value(L, -1, &p[i], "where-clause value");
+        lua_pop(L, 1);   /* strings are still held by the params table */
+    }
+    return p;
+}
+
+/* ---------- insert ---------- */
+
+static void free_batch(void *p) { vk_batch_free(p); }
+
+typedef struct floats {
+    float *p;
+    int64_t cap;
+} floats;
+
+static void free_floats(void *p)
+{
+    floats *f = p;
+    free(f->p);
+    free(f);
+}
+
+/* sets the vector cell of the row from the value at the top of the stack */
+static int set_vector(lua_State *L, vk_batch *b, int serialize, floats *buf)
+{
+    int top = lua_gettop(L);
+    lvk_mat *m = lvk_tomat(L, top);
+    if (m) {
+        if (m->n != 1)
+            return luaL_error(L, "the vector is a %d x %d matrix", (int)m->n, (int)m->d);
+        return vk_batch_set_vector(b, m->data, m->d);
+    }
+    if (lua_type(L, top) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, top, &len);
+        if (!serialize)
+            return vk_batch_set_vector_blob(b, s, len);
+        if (len == 0 || len % 4)
+            return luaL_error(L, "packed float32 vector of %d bytes is not a multiple of 4", (int)len);
+        if ((int64_t)(len / 4) > buf->cap) {
+            float *p = realloc(buf->p, len);
+            if (!p)
+                return luaL_error(L, "out of memory");
+            buf->p = p;
+            buf->cap = (int64_t)(len / 4);
+        }
+        memcpy(buf->p, s, len);   /* aligned copy */
+        return vk_batch_set_vector(b, buf->p, (int64_t)(len / 4));
+    }
+    if (lua_type(L, top) != LUA_TTABLE)
+        return luaL_error(L, "the vector is %s, expected an array of numbers or a vekterdb.vector",
+                          luaL_typename(L, top));
+    int64_t d = (int64_t)lua_rawlen(L, top);
+    if (d > buf->cap) {
+        float *p = realloc(buf->p, sizeof(float) * (size_t)d);
+        if (!p)
+            return luaL_error(L, "out of memory");
+        buf->p = p;
+        buf->cap = d;
+    }
+    for (int64_t j = 0; j < d; j++) {
+        lua_rawgeti(L, top, (lua_Integer)j + 1);
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            return luaL_error(L, "vector element %d is %s, expected a number", (int)j + 1,
+                              luaL_typename(L, -1));
+        buf->p[j] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    return vk_batch_set_vector(b, buf->p, d);
+}
+
+/* names the first key of record t that is not a column */
+static const char *unknown_key(lua_State *L, vk_db *db, int t)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return "(a non-string key)";
+        const char *k = lua_tostring(L, -1);
+        if (vk_db_column_index(db, k) < 0) {
+            lua_pop(L, 1);
+            return k;   /* still referenced by the record */
+        }
+    }
+    return NULL;
+}
+
+/* reads record t into the batch; raises on bad input */
+static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t recno, int serialize,
+                        floats *buf)
+{
+    if (!lua_istable(L, t))
+        luaL_error(L, "record %d is %s, expected a table", (int)recno, luaL_typename(L, t));
+    int ncols = vk_db_ncolumns(db), found = 0;
+    vk_batch_begin_row(b);
+    for (int c = 0; c < ncols; c++) {
+        const vk_column *col = vk_db_column(db, c);
+        lua_getfield(L, t, col->name);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        found++;
+        int rc;
+        if (col->is_vector) {
+            rc = set_vector(L, b, serialize, buf);
+        } else {
+            vk_value v;
+            if (lua_type(L, -1) == LUA_TNUMBER && col->type == VK_INT) {
+                int64_t i = 0;
+                if (!lvk_tointeger(L, -1, &i)) {
+                    vk_batch_abort_row(b);
+                    luaL_error(L, "record %d: column '%s' holds integer values, got %f", (int)recno,
+                               col->name, lua_tonumber(L, -1));
+                }
+                v = (vk_value){.type = VK_INT, .i = i};
+            } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
+                       lua_type(L, -1) == LUA_TFUNCTION) {
+                vk_batch_abort_row(b);
+                luaL_error(L, "record %d: column '%s' cannot hold a %s", (int)recno, col->name,
+                           luaL_typename(L, -1));
+            } else {
+                to_value(L, -1, &v, col->name);
+            }
+            rc = vk_batch_set(b, c, &v);
+        }
+        lua_pop(L, 1);
+        if (rc) {
+            vk_batch_abort_row(b);
+            luaL_error(L, "record %d: %s", (int)recno, vk_errmsg());
+        }
+    }
+    /* more keys than matched columns: one of them is unknown */
+    int nkeys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        nkeys++;
+        lua_pop(L, 1);
+    }
+    if (nkeys > found) {
+        vk_batch_abort_row(b);
+        const char *k = unknown_key(L, db, t);
+        luaL_error(L, "record %d: unknown column '%s' in table %s", (int)recno, k ? k : "?",
+                   vk_db_table(db));
+    }
+    if (vk_batch_end_row(b))
+        luaL_error(L, "record %d: %s", (int)recno, vk_errmsg());
+}
+
+/* insert(source, batch_size, level, serialize) -> count
+ * source: an array of records or a function returning one record per call */
+static int h_insert(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    int is_fn = lua_isfunction(L, 2);
+    if (!is_fn && !lua_istable(L, 2))
+        return luaL_argerror(L, 2, "records must be an array or an iterator function");
+    int64_t batch_size, level;
+    if (!lvk_tointeger(L, 3, &batch_size) || batch_size <= 0)
+        return luaL_argerror(L, 3, "batch_size must be a positive integer");
+    if (!lvk_tointeger(L, 4, &level))
+        return luaL_argerror(L, 4, "compression_level must be an integer");
+    int serialize = lua_toboolean(L, 5);
+    lua_settop(L, 5);
+    void **bslot = lvk_box(L, free_batch);   /* 6 */
+    if (!(*bslot = vk_batch_new(db, (int)level)))
+        return lvk_error(L);
+    vk_batch *b = *bslot;
+    void **fslot = lvk_box(L, free_floats);  /* 7 */
+    if (!(*fslot = calloc(1, sizeof(floats))))
+        return luaL_error(L, "out of memory");
+    floats *buf = *fslot;
+    int64_t total = 0, recno = 0;
+    for (;;) {
+        if (is_fn) {
+            lua_pushvalue(L, 2);
+            lua_call(L, 0, 1);
+        } else {
+            lua_rawgeti(L, 2, (lua_Integer)recno + 1);
+        }
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            break;
+        }
+        recno++;
+        read_record(L, db, b, lua_gettop(L), recno, serialize, buf);
+        lua_pop(L, 1);
+        if (vk_batch_rows(b) >= batch_size) {
+            int64_t n = vk_batch_rows(b);
+            int rc = vk_db_insert(db, b);
+            vk_batch_clear(b);
+            if (rc)
+                return lvk_error(L);
+            total += n;
+        }
+    }
+    int64_t n = vk_batch_rows(b);
+    int rc = vk_db_insert(db, b);
+    if (rc)
+        return lvk_error(L);
+    total += n;
+    lvk_box_release(L, 6);
+    lvk_box_release(L, 7);
+    lvk_pushint64(L, total);
+    return 1;
+}
+
+/* ---------- search ---------- */
+
+static void free_hits(void *p)
+{
+    vk_hits_free(p);
+    free(p);
+}
+
+static void free_rows(void *p) { vk_rows_free(p); }
+
+typedef struct search_args {
+    int64_t k;
+    vk_search_opts o;
+    int64_t batch_size;
+} search_args;
+
+/* reads {k_extra_neighbors=, rerank=, threshold=, search_parameters=, batch_size=} */
+static void read_search_opts(lua_State *L, int t, search_args *a)
+{
+    memset(&a->o, 0, sizeof a->o);
+    a->o.rerank = 1;
+    a->batch_size = 10000;
+    if (!lua_istable(L, t))
+        return;
+    lua_getfield(L, t, "k_extra_neighbors");
+    if (!lua_isnil(L, -1) && (!lvk_tointeger(L, -1, &a->o.k_extra) || a->o.k_extra < 0))
+        luaL_error(L, "k_extra_neighbors must be a non-negative integer");
+    lua_getfield(L, t, "rerank");
+    if (!lua_isnil(L, -1))
+        a->o.rerank = lua_toboolean(L, -1);
+    lua_getfield(L, t, "threshold");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "threshold must be a number");
+        a->o.has_threshold = 1;
+        a->o.threshold = (float)lua_tonumber(L, -1);
+    }
+    lua_getfield(L, t, "search_parameters");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "search_parameters must be a string such as \"nprobe=16\"");
+    a->o.params = lua_tostring(L, -1);   /* held by the options table */
+    lua_getfield(L, t, "batch_size");
+    if (!lua_isnil(L, -1) && (!lvk_tointeger(L, -1, &a->batch_size) || a->batch_size <= 0))
+        luaL_error(L, "batch_size must be a positive integer");
+    lua_pop(L, 5);
+}
+
+static void check_k(lua_State *L, int idx, search_args *a)
+{
+    if (!lvk_tointeger(L, idx, &a->k) || a->k <= 0)
+        luaL_error(L, "k must be a positive integer");
+    if (a->k > 100000)
+        luaL_error(L, "k = %d is larger than the limit of 100000", (int)a->k);
+}
+
+static vk_index *search_index(lua_State *L, vk_db *db)
+{
+    vk_index *ix = vk_db_index(db);
+    if (!ix)
+        luaL_error(L, "no FAISS index: create_index or attach one before searching");
+    return ix;
+}
+
+/* Runs one batch of queries and appends a result per query to the table at
+ * res (starting at position *pos).  When qrows is given, the result for
+ * query i is a table holding row i's columns (qcols, cells from column 2 on)
+ * and "neighbors"; otherwise a table with "neighbors" only. */
+static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, search_args *a,
+                         const int *cols, int ncols, int res, int64_t *pos,
+                         const vk_rows *qrows, const int *qcols, int nqcols)
+{
+    int top = lua_gettop(L);
+    void **hslot = lvk_box(L, free_hits);
+    vk_hits *h = calloc(1, sizeof *h);
+    if (!(*hslot = h))
+        luaL_error(L, "out of memory");
+    vk_index *ix = search_index(L, db);
+    if (vk_db_search(db, q, nq, a->k, &a->o, vk_index_metric(ix), h))
+        lvk_error(L);
+    /* neighbor records, fetched once for the whole batch */
+    vk_rows *nb = NULL;
+    if (ncols > 0) {
+        int64_t total = 0;
+        for (int64_t i = 0; i < nq; i++)
+            total += h->count[i];
+        int64_t *ids = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(total + 1), 0);
+        total = 0;
+        for (int64_t i = 0; i < nq; i++)
+            for (int64_t j = 0; j < h->count[i]; j++)
+                ids[total++] = h->ids[i * h->k + j];
+        void **rslot = lvk_box(L, free_rows);
+        if (vk_db_fetch(db, ids, total, cols, ncols, &nb))
+            lvk_error(L);
+        *rslot = nb;
+    }
+    int64_t row = 0;
+    for (int64_t i = 0; i < nq; i++) {
+        lua_createtable(L, 0, nqcols + 1);
+        if (qrows)
+            set_record(L, db, qrows, i, 2, qcols, nqcols);
+        lua_createtable(L, (int)h->count[i], 0);
+        for (int64_t j = 0; j < h->count[i]; j++, row++) {
+            lua_createtable(L, 0, ncols + 1);
+            if (nb)
+                set_record(L, db, nb, row, 0, cols, ncols);
+            lua_pushnumber(L, h->metric[i * h->k + j]);
+            lua_setfield(L, -2, "metric");
+            lua_rawseti(L, -2, (lua_Integer)j + 1);
+        }
+        lua_setfield(L, -2, "neighbors");
+        lua_rawseti(L, res, (lua_Integer)++*pos);
+    }
+    /* free the hits and neighbor rows now rather than at the next collection */
+    for (int i = lua_gettop(L); i > top; i--)
+        if (luaL_testudata(L, i, LVK_BOX))
+            lvk_box_release(L, i);
+    lua_settop(L, top);
+}
+
+/* search(queries, k, opts, cols) */
+static int h_search(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    vk_index *ix = search_index(L, db);
+    search_args a;
+    check_k(L, 3, &a);
+    read_search_opts(L, 4, &a);
+    int ncols;
+    int *cols = checkcols(L, db, 5, &ncols);   /* 6 */
+    lvk_mat *q = lvk_checkmatrix(L, 2, vk_index_d(ix));   /* 7 */
+    lua_createtable(L, (int)q->n, 0);   /* 8 */
+    int res = lua_gettop(L);
+    int64_t pos = 0;
+    for (int64_t s = 0; s < q->n; s += a.batch_size) {
+        int64_t n = q->n - s < a.batch_size ? q->n - s : a.batch_size;
+        search_batch(L, db, q->data + s * q->d, n, &a, cols, ncols, res, &pos, NULL, NULL, 0);
+    }
+    return 1;
+}
+
+static void close_cursor(void *p) { vk_cursor_close(p); }
+
+/* nearest(where_sql, params, k, opts, cols) */
+static int h_nearest(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    vk_index *ix = search_index(L, db);
+    const char *where = luaL_optstring(L, 2, NULL);
+    int nparams;
+    vk_value *params = checkparams(L, 3, &nparams);    /* 7 */
+    search_args a;
+    check_k(L, 4, &a);
+    read_search_opts(L, 5, &a);
+    int ncols;
+    int *cols = checkcols(L, db, 6, &ncols);           /* 8 */
+    /* the query records: idx, vector, then the requested columns */
+    int *qcols = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 2), 0);   /* 9 */
+    int idx_col = col_of(L, db, vk_db_idx_name(db));
+    int vec_col = col_of(L, db, vk_db_vector_name(db));
+    qcols[0] = idx_col;
+    qcols[1] = vec_col;
+    memcpy(qcols + 2, cols, sizeof(int) * (size_t)ncols);
+    vk_cursor *cur;
+    void **cslot = lvk_box(L, close_cursor);    /* 10 */
+    if (vk_db_select(db, qcols, ncols + 2, where, params, nparams, NULL, &cur))
+        return lvk_error(L);
+    *cslot = cur;
+    lua_newtable(L);   /* 11 */
+    int res = lua_gettop(L);
+    int64_t pos = 0, d = vk_index_d(ix);
+    for (;;) {
+        vk_rows *rows;
+        if (vk_cursor_next(cur, a.batch_size, &rows))
+            return lvk_error(L);
+        if (!rows)
+            break;
+        void **rslot = lvk_box(L, free_rows);
+        *rslot = rows;
+        int64_t n = vk_rows_count(rows);
+        lvk_mat *q = lvk_newmat(L, n, d, 0);
+        if (vk_rows_vectors(rows, 1, d, q->data))
+            return lvk_error(L);
+        int64_t *self = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)n, 0);
+        for (int64_t i = 0; i < n; i++)
+            self[i] = vk_rows_get(rows, i, 0)->i;
+        a.o.exclude = self;
+        search_batch(L, db, q->data, n, &a, cols, ncols, res, &pos, rows, cols, ncols);
+        lvk_box_release(L, res + 1);
+        lua_settop(L, res);
+    }
+    lvk_box_release(L, 10);
+    lua_settop(L, res);
+    return 1;
+}
+
+/* fetch(ids, cols) -> records in the order of ids (nil for a missing id) */
+static int h_fetch(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int64_t n = (int64_t)lua_rawlen(L, 2);
+    int ncols;
+    int *cols = checkcols(L, db, 3, &ncols);   /* 4 */
+    int64_t *ids = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n + 1), 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (lua_Integer)i + 1);
+        if (!lvk_tointeger(L, -1, &ids[i]))
+            return luaL_error(L, "idx values must be integers");
+        lua_pop(L, 1);
+    }
+    int *withidx = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 1), 0);
+    withidx[0] = col_of(L, db, vk_db_idx_name(db));
+    memcpy(withidx + 1, cols, sizeof(int) * (size_t)ncols);
+    void **rslot = lvk_box(L, free_rows);
+    vk_rows *rows;
+    if (vk_db_fetch(db, ids, n, withidx, ncols + 1, &rows))
+        return lvk_error(L);
+    *rslot = rows;
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        if (vk_rows_get(rows, i, 0)->type == VK_NULL)
+            continue;
+        lua_createtable(L, 0, ncols);
+        set_record(L, db, rows, i, 1, cols, ncols);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* ---------- cursors ---------- */
+
+static lvk_cursor *tocursor(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, LVK_CURSOR);
+}
+
+/* select(cols, where_sql, params, order_limit) -> cursor */
+static int h_select(lua_State *L)
+{
+    lvk_db *h = toh(L, 1);
+    vk_db *db = checkdb(L, 1);
+    const char *where = luaL_optstring(L, 3, NULL);
+    const char *order = luaL_optstring(L, 5, NULL);
+    int ncols;
+    int *cols = checkcols(L, db, 2, &ncols);
+    if (ncols == 0)
+        return luaL_error(L, "select needs at least one column");
+    int nparams;
+    vk_value *params = checkparams(L, 4, &nparams);
+    (void)params;
+    lvk_cursor *c = lua_newuserdatauv(L, sizeof *c, 1);
+    memset(c, 0, sizeof *c);
+    luaL_getmetatable(L, LVK_CURSOR);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);   /* the cursor pins its database */
+    lua_setiuservalue(L, -2, 1);
+    if (!(c->cols = malloc(sizeof(int) * (size_t)ncols)))
+        return luaL_error(L, "out of memory");
+    memcpy(c->cols, cols, sizeof(int) * (size_t)ncols);
+    c->ncols = ncols;
+    if (vk_db_select(db, cols, ncols, where, params, nparams, order, &c->c))
+        return lvk_error(L);
+    c->owner = h;
+    c->next = h->cursors;
+    h->cursors = c;
+    return 1;
+}
+
+/* cursor:next() -> record or nil at the end */
+static int cur_next(lua_State *L)
+{
+    lvk_cursor *c = tocursor(L, 1);
+    if (!c->owner || !c->owner->db) {
+        if (c->c == NULL && c->owner == NULL && c->cols == NULL)
+            return lua_pushnil(L), 1;
+        return luaL_error(L, "attempt to use a cursor of a closed database");
+    }
+    if (!c->rows || c->pos >= vk_rows_count(c->rows)) {
+        vk_rows_free(c->rows);
+        c->rows = NULL;
+        c->pos = 0;
+        if (vk_cursor_next(c->c, CURSOR_BLOCK, &c->rows))
+            return lvk_error(L);
+        if (!c->rows) {
+            cursor_release(c);
+            return lua_pushnil(L), 1;
+        }
+    }
+    lua_createtable(L, 0, c->ncols);
+    set_record(L, c->owner->db, c->rows, c->pos, 0, c->cols, c->ncols);
+    c->pos++;
+    return 1;
+}
+
+static int cur_close(lua_State *L)
+{
+    cursor_release(tocursor(L, 1));
+    return 0;
+}
+
+/* ---------- sampling and index maintenance ---------- */
+
+typedef struct progress {
+    lua_State *L;
+    int fn;   /* stack index of the Lua function, 0 for none */
+} progress;
+
+static int call_progress(void *ud, int64_t done, int64_t total, const char *phase)
+{
+    progress *p = ud;
+    if (!p->fn)
+        return 0;
+    lua_pushvalue(p->L, p->fn);
+    lvk_pushint64(p->L, done);
+    lvk_pushint64(p->L, total);
+    lua_pushstring(p->L, phase);
+    if (lua_pcall(p->L, 3, 0, 0)) {
+        lua_pop(p->L, 1);   /* a failing progress callback does not stop the work */
+    }
+    return 0;
+}
+
+static int h_sample(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    int64_t n, seed = 0x5eed;
+    if (!lvk_tointeger(L, 2, &n) || n < 0)
+        return luaL_argerror(L, 2, "sample size must be a non-negative integer");
+    if (!lua_isnoneornil(L, 3) && !lvk_tointeger(L, 3, &seed))
+        return luaL_argerror(L, 3, "seed must be an integer");
+    float *x;
+    int64_t got;
+    if (vk_db_sample_vectors(db, n, (uint64_t)seed, &x, &got))
+        return lvk_error(L);
+    int64_t d = vk_db_dim(db);
+    void **slot = lvk_box(L, free);
+    *slot = x;
+    lvk_mat *m = lvk_newmat(L, got, d, 0);
+    memcpy(m->data, x, sizeof(float) * (size_t)(got * d));
+    lvk_box_release(L, -2);
+    return 1;
+}
+
+static int h_train(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    int64_t n;
+    if (!lvk_tointeger(L, 2, &n) || n < 0)
+        return luaL_argerror(L, 2, "sample_size must be a non-negative integer");
+    progress p = {L, lua_isfunction(L, 3) ? 3 : 0};
+    if (vk_db_train_index(db, n, call_progress, &p))
+        return lvk_error(L);
+    return 0;
+}
+
+/* sync(batch_size, path, progress) -> added */
+static int h_sync(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    int64_t bs, added;
+    if (!lvk_tointeger(L, 2, &bs) || bs <= 0)
+        return luaL_argerror(L, 2, "batch_size must be a positive integer");
+    const char *path = luaL_optstring(L, 3, NULL);
+    progress p = {L, lua_isfunction(L, 4) ? 4 : 0};
+    if (vk_db_sync_index(db, bs, path, call_progress, &p, &added))
+        return lvk_error(L);
+    lvk_pushint64(L, added);
+    return 1;
+}
+
+static const luaL_Reg db_methods[] = {
+    {"close", h_close},       {"use_table", h_use_table}, {"columns", h_columns},
+    {"info", h_info},         {"dim", h_dim},             {"count", h_count},
+    {"next_idx", h_next_idx}, {"find_gap", h_find_gap},   {"attach", h_attach},
+    {"insert", h_insert},     {"search", h_search},       {"nearest", h_nearest},
+    {"fetch", h_fetch},       {"select", h_select},       {"sample", h_sample},
+    {"train", h_train},       {"sync", h_sync},           {NULL, NULL}};
+
+static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_close}, {NULL, NULL}};
+
+const luaL_Reg lvk_db_funcs[] = {{"open", h_open}, {NULL, NULL}};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                      lua_CFunction tostring)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    lvk_setfuncs(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+    if (tostring) {
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}
+
+void lvk_open_db(lua_State *L)
+{
+    new_class(L, LVK_DB, db_methods, h_close, h_tostring);
+    new_class(L, LVK_CURSOR, cursor_methods, cur_close, NULL);
+}

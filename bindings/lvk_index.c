@@ -1,0 +1,169 @@
+/* lvk_index.c: FAISS index userdata */
+#include "lvk.h"
+
+#include <string.h>
+
+static lvk_index *toindex(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, LVK_INDEX);
+}
+
+vk_index *lvk_checkindex(lua_State *L, int idx)
+{
+    lvk_index *p = toindex(L, idx);
+    if (!p->ix)
+        luaL_error(L, "attempt to use a freed index");
+    return p->ix;
+}
+
+void lvk_pushindex(lua_State *L, vk_index *ix)
+{
+    lvk_index *p = lua_newuserdatauv(L, sizeof *p, 0);
+    p->ix = ix;
+    luaL_getmetatable(L, LVK_INDEX);
+    lua_setmetatable(L, -2);
+}
+
+static int ix_gc(lua_State *L)
+{
+    lvk_index *p = toindex(L, 1);
+    vk_index_release(p->ix);
+    p->ix = NULL;
+    return 0;
+}
+
+static int metric_arg(lua_State *L, int idx)
+{
+    const char *m = luaL_optstring(L, idx, "inner_product");
+    if (!strcmp(m, "inner_product") || !strcmp(m, "ip") || !strcmp(m, "INNER_PRODUCT"))
+        return VK_METRIC_IP;
+    if (!strcmp(m, "l2") || !strcmp(m, "L2"))
+        return VK_METRIC_L2;
+    return luaL_error(L, "unknown metric '%s': use \"inner_product\" or \"l2\"", m);
+}
+
+/* index_factory(d, description, metric) */
+static int ix_factory(lua_State *L)
+{
+    int64_t d;
+    if (!lvk_tointeger(L, 1, &d) || d <= 0 || d > (1 << 20))
+        return luaL_argerror(L, 1, "dimension must be a positive integer");
+    const char *desc = luaL_checkstring(L, 2);
+    int metric = metric_arg(L, 3);
+    vk_index *ix;
+    if (vk_index_factory(&ix, (int)d, desc, metric))
+        return lvk_error(L);
+    lvk_pushindex(L, ix);
+    return 1;
+}
+
+/* read_index(path, mmap) */
+static int ix_read(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    vk_index *ix;
+    if (vk_index_read(&ix, path, lua_toboolean(L, 2)))
+        return lvk_error(L);
+    if (!vk_index_metric_supported(ix)) {
+        vk_index_release(ix);
+        return luaL_error(L, "index file %s uses a metric other than inner product or L2", path);
+    }
+    lvk_pushindex(L, ix);
+    return 1;
+}
+
+static int ix_write(lua_State *L)
+{
+    vk_index *ix = lvk_checkindex(L, 1);
+    if (vk_index_write(ix, luaL_checkstring(L, 2)))
+        return lvk_error(L);
+    return 0;
+}
+
+static int ix_set_params(lua_State *L)
+{
+    if (vk_index_set_params(lvk_checkindex(L, 1), luaL_checkstring(L, 2)))
+        return lvk_error(L);
+    return 0;
+}
+
+static int ix_get_param(lua_State *L)
+{
+    double v;
+    if (vk_index_get_param(lvk_checkindex(L, 1), luaL_checkstring(L, 2), &v))
+        return lvk_error(L);
+    lua_pushnumber(L, v);
+    return 1;
+}
+
+static int ix_train(lua_State *L)
+{
+    vk_index *ix = lvk_checkindex(L, 1);
+    lvk_mat *m = lvk_checkmatrix(L, 2, vk_index_d(ix));
+    if (vk_index_train(ix, m->n, m->data))
+        return lvk_error(L);
+    return 0;
+}
+
+/* add(matrix): ids continue from ntotal */
+static int ix_add(lua_State *L)
+{
+    vk_index *ix = lvk_checkindex(L, 1);
+    lvk_mat *m = lvk_checkmatrix(L, 2, vk_index_d(ix));
+    if (vk_index_add(ix, m->n, m->data, vk_index_ntotal(ix)))
+        return lvk_error(L);
+    return 0;
+}
+
+static int ix_index(lua_State *L)
+{
+    vk_index *ix = lvk_checkindex(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (!strcmp(k, "ntotal"))
+        lvk_pushint64(L, vk_index_ntotal(ix));
+    else if (!strcmp(k, "d"))
+        lvk_pushint64(L, vk_index_d(ix));
+    else if (!strcmp(k, "is_trained"))
+        lua_pushboolean(L, vk_index_is_trained(ix));
+    else if (!strcmp(k, "metric"))
+        lua_pushstring(L, vk_index_metric(ix) == VK_METRIC_L2 ? "l2" : "inner_product");
+    else {
+        luaL_getmetatable(L, LVK_INDEX);
+        lua_getfield(L, -1, "__methods");
+        lua_getfield(L, -1, k);
+    }
+    return 1;
+}
+
+static int ix_tostring(lua_State *L)
+{
+    lvk_index *p = toindex(L, 1);
+    if (!p->ix)
+        lua_pushliteral(L, "vekterdb.Index (freed)");
+    else
+        lua_pushfstring(L, "vekterdb.Index(d=%d, ntotal=%d): %p", vk_index_d(p->ix),
+                        (int)vk_index_ntotal(p->ix), (void *)p);
+    return 1;
+}
+
+static const luaL_Reg ix_methods[] = {{"write", ix_write}, {"set_parameters", ix_set_params},
+                                      {"get_parameter", ix_get_param}, {"train", ix_train},
+                                      {"add", ix_add}, {NULL, NULL}};
+
+const luaL_Reg lvk_index_funcs[] = {{"index_factory", ix_factory}, {"read_index", ix_read},
+                                    {NULL, NULL}};
+
+void lvk_open_index(lua_State *L)
+{
+    luaL_newmetatable(L, LVK_INDEX);
+    lua_pushcfunction(L, ix_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, ix_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, ix_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_newtable(L);
+    lvk_setfuncs(L, ix_methods);
+    lua_setfield(L, -2, "__methods");
+    lua_pop(L, 1);
+}

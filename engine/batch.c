@@ -1,0 +1,296 @@
+/* batch.c: records collected for one insert transaction, checked as they
+ * arrive so that a bad record is refused before anything is written. */
+#include "vk_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+vk_batch *vk_batch_new(vk_db *db, int compression_level)
+{
+    if (!db->table) {
+        vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
+        return NULL;
+    }
+    vk_batch *b = vk_calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->db = db;
+    b->level = compression_level;
+    b->ncols = db->ncols;
+    b->rows = vk_rows_new(db->ncols);
+    b->cur = vk_calloc((size_t)db->ncols, sizeof(vk_value));
+    b->set = vk_calloc((size_t)db->ncols, 1);
+    if (!b->rows || !b->cur || !b->set) {
+        vk_batch_free(b);
+        return NULL;
+    }
+    b->d = vk_db_dim(db);
+    if (b->d < 0) {
+        vk_batch_free(b);
+        return NULL;
+    }
+    vk_batch_clear(b);
+    if (b->next_idx < 0) {
+        vk_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void vk_batch_free(vk_batch *b)
+{
+    if (!b)
+        return;
+    vk_rows_free(b->rows);
+    free(b->cur);
+    free(b->set);
+    vk_buf_free(&b->scratch);
+    vk_buf_free(&b->vecs);
+    free(b->blob);
+    free(b);
+}
+
+void vk_batch_clear(vk_batch *b)
+{
+    b->rows->nrows = 0;
+    b->rows->heap.len = 0;
+    b->nrows = 0;
+    b->vecs.len = 0;
+    b->first_idx = b->next_idx = vk_db_next_idx(b->db);
+}
+
+int64_t vk_batch_rows(const vk_batch *b) { return b->nrows; }
+
+void vk_batch_begin_row(vk_batch *b)
+{
+    memset(b->cur, 0, sizeof(vk_value) * (size_t)b->ncols);
+    memset(b->set, 0, (size_t)b->ncols);
+    b->scratch.len = 0;
+}
+
+static const char *type_name(vk_type t)
+{
+    switch (t) {
+    case VK_INT: return "integer";
+    case VK_REAL: return "real";
+    case VK_TEXT: return "text";
+    case VK_BLOB: return "blob";
+    case VK_BOOL: return "boolean";
+    default: return "nil";
+    }
+}
+
+/* keeps bytes in the row's scratch buffer; cells hold offsets for now */
+static int keep_bytes(vk_batch *b, vk_value *cell, const char *s, size_t len)
+{
+    size_t off = b->scratch.len;
+    if (vk_buf_add(&b->scratch, s, len))
+        return VK_ENOMEM;
+    cell->s = (const char *)(uintptr_t)off;
+    cell->len = len;
+    return VK_OK;
+}
+
+int vk_batch_set(vk_batch *b, int col, const vk_value *v)
+{
+    if (col < 0 || col >= b->ncols)
+        return vk_fail(VK_EINVAL, "column number %d out of range", col);
+    const vk_column *c = &b->db->cols[col];
+    if (c->is_vector)
+        return vk_fail(VK_EINVAL, "column '%s' holds the vector: set it as a vector", c->name);
+    vk_value *cell = &b->cur[col];
+    b->set[col] = 1;
+    if (v->type == VK_NULL) {
+        *cell = (vk_value){.type = VK_NULL};
+        return VK_OK;
+    }
+    int ok = 0;
+    switch (c->type) {
+    case VK_INT:
+        ok = v->type == VK_INT || v->type == VK_BOOL;
+        *cell = (vk_value){.type = VK_INT, .i = v->i};
+        break;
+    case VK_BOOL:
+        ok = v->type == VK_BOOL || v->type == VK_INT;
+        *cell = (vk_value){.type = VK_BOOL, .i = v->i != 0};
+        break;
+    case VK_REAL:
+        ok = v->type == VK_REAL || v->type == VK_INT;
+        *cell = (vk_value){.type = VK_REAL, .r = v->type == VK_INT ? (double)v->i : v->r};
+        break;
+    case VK_TEXT:
+    case VK_BLOB:
+        ok = v->type == VK_TEXT || v->type == VK_BLOB;
+        *cell = (vk_value){.type = c->type};
+        if (ok && keep_bytes(b, cell, v->s, v->len))
+            return VK_ENOMEM;
+        break;
+    default:
+        break;
+    }
+    if (!ok) {
+        b->set[col] = 0;
+        return vk_fail(VK_EINVAL, "column '%s' holds %s values, got %s", c->name,
+                       type_name(c->type), type_name(v->type));
+    }
+    return VK_OK;
+}
+
+static int check_dim(vk_batch *b, i64 d)
+{
+    if (d <= 0)
+        return vk_fail(VK_EINVAL, "vector is empty");
+    vk_index *ix = b->db->index;
+    i64 want = b->d > 0 ? b->d : (ix ? vk_index_d(ix) : 0);
+    if (want > 0 && d != want)
+        return vk_fail(VK_EINVAL, "vector has dimension %lld, expected %lld", (long long)d,
+                       (long long)want);
+    return VK_OK;
+}
+
+/* the vector's floats go to vecs (for the index), its blob to the row */
+static int keep_vector(vk_batch *b, const float *v, i64 d, const void *blob, size_t len)
+{
+    i64 bad = vk_first_nonfinite(v, d);
+    if (bad >= 0)
+        return vk_fail(VK_EINVAL, "vector holds a NaN or infinite value at position %lld",
+                       (long long)bad + 1);
+    vk_value *cell = &b->cur[b->db->vec_col];
+    *cell = (vk_value){.type = VK_BLOB};
+    if (keep_bytes(b, cell, blob, len))
+        return VK_ENOMEM;
+    b->set[b->db->vec_col] = 2;   /* 2: floats appended to vecs */
+    return vk_buf_add(&b->vecs, v, sizeof(float) * (size_t)d);
+}
+
+int vk_batch_set_vector(vk_batch *b, const float *v, int64_t d)
+{
+    int rc = check_dim(b, d);
+    if (rc)
+        return rc;
+    if (b->set[b->db->vec_col])
+        return vk_fail(VK_EINVAL, "the vector was set twice");
+    size_t need = vk_codec_bound(d);
+    if (need > b->blob_cap) {
+        char *p = vk_realloc(b->blob, need);
+        if (!p)
+            return VK_ENOMEM;
+        b->blob = p;
+        b->blob_cap = need;
+    }
+    i64 bad = vk_first_nonfinite(v, d);
+    if (bad >= 0)
+        return vk_fail(VK_EINVAL, "vector holds a NaN or infinite value at position %lld",
+                       (long long)bad + 1);
+    size_t len = vk_encode(v, d, b->level, b->blob, b->blob_cap);
+    if (!len)
+        return vk_errcode();
+    if ((rc = keep_vector(b, v, d, b->blob, len)))
+        return rc;
+    b->d = d;
+    return VK_OK;
+}
+
+int vk_batch_set_vector_blob(vk_batch *b, const void *blob, size_t len)
+{
+    if (b->set[b->db->vec_col])
+        return vk_fail(VK_EINVAL, "the vector was set twice");
+    i64 d = vk_decoded_dim(blob, len);
+    if (d <= 0)
+        return vk_fail(VK_ECODEC, "corrupted vector: the bytes are not one zstd frame of float32 values");
+    int rc = check_dim(b, d);
+    if (rc)
+        return rc;
+    float *v = vk_malloc(sizeof(float) * (size_t)d);
+    if (!v)
+        return VK_ENOMEM;
+    rc = vk_decode(blob, len, v, d);
+    if (rc == VK_OK)
+        rc = keep_vector(b, v, d, blob, len);
+    free(v);
+    if (rc == VK_OK)
+        b->d = d;
+    return rc;
+}
+
+void vk_batch_abort_row(vk_batch *b)
+{
+    if (b->set[b->db->vec_col] == 2)
+        b->vecs.len -= sizeof(float) * (size_t)b->d;
+    vk_batch_begin_row(b);
+}
+
+int vk_batch_end_row(vk_batch *b)
+{
+    vk_db *db = b->db;
+    int rc = VK_OK;
+    if (!b->set[db->idx_col] || b->cur[db->idx_col].type == VK_NULL) {
+        b->cur[db->idx_col] = (vk_value){.type = VK_INT, .i = b->next_idx};
+    } else if (b->cur[db->idx_col].i != b->next_idx) {
+        rc = vk_fail(VK_EINVAL, "idx %lld is not consecutive: the next record must have idx %lld",
+                     (long long)b->cur[db->idx_col].i, (long long)b->next_idx);
+    }
+    if (rc == VK_OK && !b->set[db->vec_col])
+        rc = vk_fail(VK_EINVAL, "record has no vector in column '%s'", db->vector_name);
+    for (int i = 0; rc == VK_OK && i < b->ncols; i++) {
+        const vk_column *c = &db->cols[i];
+        if (!c->nullable && !c->primary && !c->is_vector &&
+            (!b->set[i] || b->cur[i].type == VK_NULL))
+            rc = vk_fail(VK_EINVAL, "record lacks required column '%s'", c->name);
+    }
+    if (rc) {
+        vk_batch_abort_row(b);
+        return rc;
+    }
+    /* offsets into scratch become pointers for the copy into rows */
+    for (int i = 0; i < b->ncols; i++) {
+        vk_value *v = &b->cur[i];
+        if (!b->set[i] && i != db->idx_col)
+            *v = (vk_value){.type = VK_NULL};
+        else if (v->type == VK_TEXT || v->type == VK_BLOB)
+            v->s = b->scratch.p + (uintptr_t)v->s;
+    }
+    if ((rc = vk_rows_append(b->rows, b->cur))) {
+        vk_batch_abort_row(b);
+        return rc;
+    }
+    b->nrows++;
+    b->next_idx++;
+    vk_batch_begin_row(b);
+    return VK_OK;
+}
+
+int vk_db_insert(vk_db *db, vk_batch *b)
+{
+    if (b->db != db)
+        return vk_fail(VK_EINVAL, "the batch belongs to another handle");
+    if (b->nrows == 0)
+        return VK_OK;
+    vk_index *ix = db->index;
+    if (ix && vk_index_ntotal(ix) != b->first_idx)
+        return vk_fail(VK_ESTATE, "the index holds %lld vectors but the table's next idx is %lld: "
+                       "run sync_index_to_db first", (long long)vk_index_ntotal(ix),
+                       (long long)b->first_idx);
+    if (ix && !vk_index_is_trained(ix))
+        return vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
+    vk_rows_seal(b->rows);
+    int rc = vk_db_begin(db);
+    if (rc == VK_OK && (rc = db->drv->insert(db, b)))
+        vk_db_rollback(db);
+    if (rc == VK_OK && ix && (rc = vk_index_add(ix, b->nrows, (const float *)b->vecs.p, b->first_idx)))
+        vk_db_rollback(db);
+    if (rc == VK_OK && (rc = vk_db_commit(db)) && ix) {
+        /* the table refused the batch after FAISS took it: take it back */
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", vk_errmsg());
+        if (vk_index_truncate(ix, b->first_idx))
+            vk_fail(rc, "%s (and the index could not be rolled back: reopen it and run "
+                    "sync_index_to_db)", saved);
+        else
+            vk_fail(rc, "%s", saved);
+    }
+    if (rc == VK_OK && db->d == 0)
+        db->d = b->d;
+    return rc;
+}

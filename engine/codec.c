@@ -1,0 +1,89 @@
+/* codec.c: vectors as one zstd frame of little-endian float32 values,
+ * the same bytes the Python VekterDB stores; plus the exact metrics. */
+#include "vk_internal.h"
+
+#include <math.h>
+#include <string.h>
+#include <zstd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "VekterDB stores little-endian float32; big-endian hosts are not supported yet"
+#endif
+
+static _Thread_local ZSTD_CCtx *cctx;
+static _Thread_local ZSTD_DCtx *dctx;
+
+size_t vk_codec_bound(int64_t d)
+{
+    return ZSTD_compressBound((size_t)d * sizeof(f32));
+}
+
+size_t vk_encode(const float *v, int64_t d, int level, void *dst, size_t cap)
+{
+    if (d <= 0)
+        return vk_fail(VK_EINVAL, "cannot encode a vector of dimension %lld", (long long)d), 0;
+    if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
+        return vk_fail(VK_EINVAL, "compression level %d is outside zstd's range %d..%d", level,
+                       ZSTD_minCLevel(), ZSTD_maxCLevel()), 0;
+    if (!cctx && !(cctx = ZSTD_createCCtx()))
+        return vk_fail(VK_ENOMEM, "out of memory creating a zstd context"), 0;
+    size_t n = ZSTD_compressCCtx(cctx, dst, cap, v, (size_t)d * sizeof(f32), level);
+    if (ZSTD_isError(n))
+        return vk_fail(VK_ECODEC, "zstd compression failed: %s", ZSTD_getErrorName(n)), 0;
+    return n;
+}
+
+int64_t vk_decoded_dim(const void *blob, size_t len)
+{
+    unsigned long long n = ZSTD_getFrameContentSize(blob, len);
+    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n % sizeof(f32))
+        return -1;
+    if (n / sizeof(f32) > (unsigned long long)INT64_MAX)
+        return -1;
+    return (int64_t)(n / sizeof(f32));
+}
+
+int vk_decode(const void *blob, size_t len, float *out, int64_t d)
+{
+    if (!blob || len == 0)
+        return vk_fail(VK_ECODEC, "corrupted vector: empty blob");
+    if (!dctx && !(dctx = ZSTD_createDCtx()))
+        return vk_fail(VK_ENOMEM, "out of memory creating a zstd context");
+    size_t want = (size_t)d * sizeof(f32);
+    unsigned long long n = ZSTD_getFrameContentSize(blob, len);
+    if (n == ZSTD_CONTENTSIZE_ERROR)
+        return vk_fail(VK_ECODEC, "corrupted vector: not a zstd frame");
+    if (n != ZSTD_CONTENTSIZE_UNKNOWN && n != want)
+        return vk_fail(VK_ECODEC, "corrupted vector: it holds %llu bytes, expected %zu (d=%lld)",
+                       n, want, (long long)d);
+    size_t got = ZSTD_decompressDCtx(dctx, out, want, blob, len);
+    if (ZSTD_isError(got))
+        return vk_fail(VK_ECODEC, "corrupted vector: %s", ZSTD_getErrorName(got));
+    if (got != want)
+        return vk_fail(VK_ECODEC, "corrupted vector: it holds %zu bytes, expected %zu (d=%lld)",
+                       got, want, (long long)d);
+    return VK_OK;
+}
+
+int64_t vk_first_nonfinite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return i;
+    return -1;
+}
+
+float vk_metric_value(vk_metric m, const float *a, const float *b, int64_t d)
+{
+    double s = 0;
+    if (m == VK_METRIC_IP) {
+        for (int64_t i = 0; i < d; i++)
+            s += (double)a[i] * b[i];
+        return (float)s;
+    }
+    for (int64_t i = 0; i < d; i++) {
+        double t = (double)a[i] - b[i];
+        s += t * t;
+    }
+    return (float)sqrt(s);
+}

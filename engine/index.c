@@ -1,0 +1,334 @@
+/* index.c: the FAISS index, through FAISS's C API */
+#include "vk_internal.h"
+
+#include <errno.h>
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/MetaIndexes_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/impl/AuxIndexStructures_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct vk_index {
+    FaissIndex *fi;
+    int refs;
+};
+
+/* FAISS's messages read "Error in <signature> at <file>:<line>: <text>";
+ * keep the text, first line only. */
+static int faiss_fail(const char *what)
+{
+    const char *m = faiss_get_last_error();
+    if (!m)
+        m = "unknown FAISS error";
+    const char *at = strstr(m, " at ");
+    if (strncmp(m, "Error in ", 9) == 0 && at) {
+        const char *colon = strstr(at, ": ");
+        if (colon)
+            m = colon + 2;
+    }
+    size_t n = strcspn(m, "\n");
+    /* FAISS sometimes glues the next message on without a newline */
+    const char *glued = strstr(m, "Error in ");
+    if (glued && (size_t)(glued - m) < n && glued != m)
+        n = (size_t)(glued - m);
+    return vk_fail(VK_EFAISS, "%s: %.*s", what, (int)n, m);
+}
+
+static vk_index *wrap(FaissIndex *fi)
+{
+    vk_index *ix = vk_calloc(1, sizeof *ix);
+    if (!ix) {
+        faiss_Index_free(fi);
+        return NULL;
+    }
+    ix->fi = fi;
+    ix->refs = 1;
+    return ix;
+}
+
+int vk_index_factory(vk_index **out, int d, const char *description, vk_metric metric)
+{
+    *out = NULL;
+    if (d <= 0)
+        return vk_fail(VK_EINVAL, "index dimension must be positive, got %d", d);
+    if (!description || !*description)
+        return vk_fail(VK_EINVAL, "empty FAISS factory string");
+    FaissIndex *fi = NULL;
+    if (faiss_index_factory(&fi, d, description,
+                            metric == VK_METRIC_L2 ? METRIC_L2 : METRIC_INNER_PRODUCT))
+        return faiss_fail("FAISS rejected the factory string");
+    return (*out = wrap(fi)) ? VK_OK : VK_ENOMEM;
+}
+
+int vk_index_read(vk_index **out, const char *path, int mmap)
+{
+    *out = NULL;
+    if (access(path, R_OK) != 0)
+        return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
+    FaissIndex *fi = NULL;
+    if (faiss_read_index_fname(path, mmap ? FAISS_IO_FLAG_MMAP : 0, &fi)) {
+        char what[600];
+        snprintf(what, sizeof what, "unreadable index file %s", path);
+        return faiss_fail(what);
+    }
+    return (*out = wrap(fi)) ? VK_OK : VK_ENOMEM;
+}
+
+int vk_index_write(vk_index *ix, const char *path)
+{
+    size_t n = strlen(path);
+    char *tmp = vk_malloc(n + 32);
+    if (!tmp)
+        return VK_ENOMEM;
+    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        int rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    int rc = VK_OK;
+    if (faiss_write_index(ix->fi, f))
+        rc = faiss_fail("writing the index failed");
+    else if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && rc == VK_OK)
+        rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
+    if (rc == VK_OK && rename(tmp, path) != 0)
+        rc = vk_fail(VK_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc != VK_OK) {
+        unlink(tmp);
+    } else {
+        /* make the rename itself durable */
+        char *dirc = vk_strdup(path);
+        if (dirc) {
+            int fd = open(dirname(dirc), O_RDONLY | O_DIRECTORY);
+            if (fd >= 0) {
+                fsync(fd);
+                close(fd);
+            }
+            free(dirc);
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+void vk_index_retain(vk_index *ix)
+{
+    if (ix)
+        ix->refs++;
+}
+
+void vk_index_release(vk_index *ix)
+{
+    if (ix && --ix->refs == 0) {
+        faiss_Index_free(ix->fi);
+        free(ix);
+    }
+}
+
+int vk_index_d(const vk_index *ix) { return faiss_Index_d(ix->fi); }
+int64_t vk_index_ntotal(const vk_index *ix) { return faiss_Index_ntotal(ix->fi); }
+int vk_index_is_trained(const vk_index *ix) { return faiss_Index_is_trained(ix->fi); }
+
+vk_metric vk_index_metric(const vk_index *ix)
+{
+    return faiss_Index_metric_type(ix->fi) == METRIC_L2 ? VK_METRIC_L2 : VK_METRIC_IP;
+}
+
+int vk_index_metric_supported(const vk_index *ix)
+{
+    FaissMetricType m = faiss_Index_metric_type(ix->fi);
+    return m == METRIC_L2 || m == METRIC_INNER_PRODUCT;
+}
+
+int vk_index_train(vk_index *ix, int64_t n, const float *x)
+{
+    if (n <= 0)
+        return vk_fail(VK_EINVAL, "cannot train an index on no vectors");
+    if (faiss_Index_train(ix->fi, n, x))
+        return faiss_fail("training the index failed");
+    return VK_OK;
+}
+
+int vk_index_add(vk_index *ix, int64_t n, const float *x, int64_t first_id)
+{
+    if (n <= 0)
+        return VK_OK;
+    if (!faiss_Index_is_trained(ix->fi))
+        return vk_fail(VK_ESTATE, "the index is not trained: train it before adding vectors");
+    int rc;
+    if (faiss_IndexIDMap_cast(ix->fi) || faiss_IndexIDMap2_cast(ix->fi)) {
+        idx_t *ids = vk_malloc(sizeof(idx_t) * (size_t)n);
+        if (!ids)
+            return VK_ENOMEM;
+        for (int64_t i = 0; i < n; i++)
+            ids[i] = first_id + i;
+        rc = faiss_Index_add_with_ids(ix->fi, n, x, ids);
+        free(ids);
+    } else {
+        if (first_id != faiss_Index_ntotal(ix->fi))
+            return vk_fail(VK_ESTATE, "index holds %lld vectors, cannot add idx %lld next",
+                           (long long)faiss_Index_ntotal(ix->fi), (long long)first_id);
+        rc = faiss_Index_add(ix->fi, n, x);
+    }
+    return rc ? faiss_fail("adding vectors to the index failed") : VK_OK;
+}
+
+int vk_index_truncate(vk_index *ix, int64_t first_id)
+{
+    FaissIDSelectorRange *sel = NULL;
+    if (faiss_IDSelectorRange_new(&sel, first_id, INT64_MAX))
+        return faiss_fail("cannot undo the add");
+    size_t removed = 0;
+    int rc = faiss_Index_remove_ids(ix->fi, (FaissIDSelector *)sel, &removed);
+    faiss_IDSelector_free((FaissIDSelector *)sel);
+    return rc ? faiss_fail("cannot undo the add") : VK_OK;
+}
+
+int vk_index_search(vk_index *ix, int64_t n, const float *x, int64_t k,
+                    float *distances, int64_t *labels)
+{
+    if (faiss_Index_search(ix->fi, n, x, k, distances, (idx_t *)labels))
+        return faiss_fail("search failed");
+    return VK_OK;
+}
+
+/* ---------- runtime parameters ---------- */
+
+/* implemented in faiss_ext.cpp: reads what ParameterSpace would set */
+int vk_faiss_get_param(const FaissIndex *fi, const char *name, double *out);
+
+typedef struct param_item {
+    char name[100];
+    double value;
+} param_item;
+
+struct vk_param_undo {
+    int n;
+    param_item items[];
+};
+
+/* splits "a=1,b=2" (also spaces) the way FAISS does, into items */
+static int parse_params(const char *params, param_item **items, int *n)
+{
+    *items = NULL;
+    *n = 0;
+    size_t len = strlen(params);
+    char *copy = vk_strndup(params, len);
+    if (!copy)
+        return VK_ENOMEM;
+    param_item *arr = vk_calloc(len / 2 + 1, sizeof *arr);
+    if (!arr) {
+        free(copy);
+        return VK_ENOMEM;
+    }
+    int count = 0, rc = VK_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+        char *eq = strchr(tok, '=');
+        char *end = NULL;
+        if (!eq || eq == tok || (size_t)(eq - tok) >= sizeof arr[0].name) {
+            rc = vk_fail(VK_EINVAL, "could not interpret FAISS parameter '%.80s': expected name=value", tok);
+            break;
+        }
+        double v = strtod(eq + 1, &end);
+        if (end == eq + 1 || *end) {
+            rc = vk_fail(VK_EINVAL, "could not interpret FAISS parameter '%.80s': value is not a number", tok);
+            break;
+        }
+        memcpy(arr[count].name, tok, (size_t)(eq - tok));
+        arr[count].name[eq - tok] = '\0';
+        arr[count].value = v;
+        count++;
+    }
+    free(copy);
+    if (rc) {
+        free(arr);
+        return rc;
+    }
+    *items = arr;
+    *n = count;
+    return VK_OK;
+}
+
+static int set_one(FaissIndex *fi, const char *name, double value)
+{
+    FaissParameterSpace *ps = NULL;
+    if (faiss_ParameterSpace_new(&ps))
+        return faiss_fail("cannot set FAISS parameters");
+    int rc = faiss_ParameterSpace_set_index_parameter(ps, fi, name, value);
+    faiss_ParameterSpace_free(ps);
+    if (rc)
+        return faiss_fail("cannot set FAISS parameter");
+    return VK_OK;
+}
+
+int vk_index_push_params(vk_index *ix, const char *params, vk_param_undo **undo)
+{
+    *undo = NULL;
+    param_item *items;
+    int n, rc = parse_params(params ? params : "", &items, &n);
+    if (rc)
+        return rc;
+    vk_param_undo *u = vk_malloc(sizeof *u + sizeof(param_item) * (size_t)n);
+    if (!u) {
+        free(items);
+        return VK_ENOMEM;
+    }
+    u->n = 0;
+    /* every name is checked before anything changes */
+    for (int i = 0; i < n; i++) {
+        double old;
+        if (vk_faiss_get_param(ix->fi, items[i].name, &old)) {
+            rc = vk_fail(VK_EINVAL, "unknown FAISS runtime parameter '%s' for this index type",
+                         items[i].name);
+            break;
+        }
+        memcpy(u->items[i].name, items[i].name, sizeof items[i].name);
+        u->items[i].value = old;
+        u->n = i + 1;
+    }
+    for (int i = 0; rc == VK_OK && i < n; i++)
+        rc = set_one(ix->fi, items[i].name, items[i].value);
+    free(items);
+    if (rc) {
+        vk_index_pop_params(ix, u);
+        return rc;
+    }
+    *undo = u;
+    return VK_OK;
+}
+
+void vk_index_pop_params(vk_index *ix, vk_param_undo *undo)
+{
+    if (!undo)
+        return;
+    for (int i = undo->n - 1; i >= 0; i--)
+        set_one(ix->fi, undo->items[i].name, undo->items[i].value);
+    free(undo);
+}
+
+int vk_index_set_params(vk_index *ix, const char *params)
+{
+    vk_param_undo *u;
+    int rc = vk_index_push_params(ix, params, &u);
+    free(u);
+    return rc;
+}
+
+int vk_index_get_param(const vk_index *ix, const char *name, double *out)
+{
+    if (vk_faiss_get_param(ix->fi, name, out))
+        return vk_fail(VK_EINVAL, "unknown FAISS runtime parameter '%s' for this index type", name);
+    return VK_OK;
+}

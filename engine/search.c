@@ -1,0 +1,159 @@
+/* search.c: FAISS candidates, reranked by the exact metric computed from the
+ * vectors stored in the table. */
+#include "vk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* queries whose candidates are fetched and reranked together: bounds memory */
+#define VK_RERANK_CHUNK 1024
+
+typedef struct {
+    i64 id;
+    float metric;
+    i64 rank;      /* FAISS's order, for stable sorting */
+} cand;
+
+/* best first: larger inner product, smaller distance; ties keep FAISS's order */
+static int cmp_rank(const cand *x, const cand *y)
+{
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+static int cmp_cand_ip(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->metric != y->metric)
+        return x->metric > y->metric ? -1 : 1;
+    return cmp_rank(x, y);
+}
+
+static int cmp_cand_l2(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->metric != y->metric)
+        return x->metric < y->metric ? -1 : 1;
+    return cmp_rank(x, y);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    i64 x = *(const i64 *)a, y = *(const i64 *)b;
+    return (x > y) - (x < y);
+}
+
+static i64 find_id(const i64 *ids, i64 n, i64 id)
+{
+    const i64 *p = bsearch(&id, ids, (size_t)n, sizeof(i64), cmp_i64);
+    return p ? p - ids : -1;
+}
+
+void vk_hits_free(vk_hits *h)
+{
+    if (!h)
+        return;
+    free(h->count);
+    free(h->ids);
+    free(h->metric);
+    memset(h, 0, sizeof *h);
+}
+
+/* reranks queries [q0, q1) whose FAISS labels are in labels (nq x kk) */
+static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k, const i64 *labels,
+                        const vk_search_opts *o, vk_metric metric, vk_hits *out, cand *buf)
+{
+    i64 d = vk_index_d(db->index);
+    i64 n = (q1 - q0) * kk, nu = 0;
+    i64 *u = vk_malloc(sizeof(i64) * (size_t)(n ? n : 1));
+    if (!u)
+        return VK_ENOMEM;
+    for (i64 i = 0; i < n; i++)
+        if (labels[q0 * kk + i] >= 0)
+            u[nu++] = labels[q0 * kk + i];
+    qsort(u, (size_t)nu, sizeof(i64), cmp_i64);
+    i64 m = 0;
+    for (i64 i = 0; i < nu; i++)
+        if (m == 0 || u[m - 1] != u[i])
+            u[m++] = u[i];
+    float *vecs = vk_malloc(sizeof(float) * (size_t)(m * d + 1));
+    int rc = vecs ? vk_db_fetch_vectors(db, u, m, vecs) : VK_ENOMEM;
+    for (i64 qi = q0; qi < q1 && rc == VK_OK; qi++) {
+        const float *qv = q + qi * d;
+        i64 nc = 0;
+        for (i64 j = 0; j < kk; j++) {
+            i64 id = labels[qi * kk + j];
+            if (id < 0 || (o->exclude && id == o->exclude[qi]))
+                continue;
+            float mv = vk_metric_value(metric, qv, vecs + find_id(u, m, id) * d, d);
+            if (o->has_threshold &&
+                (metric == VK_METRIC_IP ? mv < o->threshold : mv > o->threshold))
+                continue;
+            buf[nc++] = (cand){id, mv, j};
+        }
+        if (o->rerank) {
+            qsort(buf, (size_t)nc, sizeof(cand), metric == VK_METRIC_IP ? cmp_cand_ip : cmp_cand_l2);
+        }
+        if (nc > k)
+            nc = k;
+        out->count[qi] = nc;
+        for (i64 j = 0; j < nc; j++) {
+            out->ids[qi * k + j] = buf[j].id;
+            out->metric[qi * k + j] = buf[j].metric;
+        }
+    }
+    free(vecs);
+    free(u);
+    return rc;
+}
+
+int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
+                 const vk_search_opts *opts, vk_metric metric, vk_hits *out)
+{
+    memset(out, 0, sizeof *out);
+    vk_search_opts none = {.rerank = 1};
+    const vk_search_opts *o = opts ? opts : &none;
+    if (!db->index)
+        return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one before searching");
+    if (k <= 0)
+        return vk_fail(VK_EINVAL, "k must be a positive integer, got %lld", (long long)k);
+    if (o->k_extra < 0)
+        return vk_fail(VK_EINVAL, "k_extra_neighbors must not be negative, got %lld",
+                       (long long)o->k_extra);
+    if (nq < 0)
+        return vk_fail(VK_EINVAL, "negative number of queries");
+    i64 d = vk_index_d(db->index);
+    i64 bad = vk_first_nonfinite(q, nq * d);
+    if (bad >= 0)
+        return vk_fail(VK_EINVAL, "query %lld holds a NaN or infinite value", (long long)(bad / d) + 1);
+    i64 kk = k + o->k_extra + (o->exclude ? 1 : 0);
+    i64 ntotal = vk_index_ntotal(db->index);
+    if (kk > ntotal && ntotal > 0)
+        kk = ntotal;
+    out->nq = nq;
+    out->k = k;
+    out->count = vk_calloc((size_t)(nq ? nq : 1), sizeof(i64));
+    out->ids = vk_malloc(sizeof(i64) * (size_t)(nq * k + 1));
+    out->metric = vk_malloc(sizeof(float) * (size_t)(nq * k + 1));
+    float *dist = vk_malloc(sizeof(float) * (size_t)(nq * kk + 1));
+    i64 *labels = vk_malloc(sizeof(i64) * (size_t)(nq * kk + 1));
+    cand *buf = vk_malloc(sizeof(cand) * (size_t)(kk + 1));
+    int rc = (out->count && out->ids && out->metric && dist && labels && buf) ? VK_OK : VK_ENOMEM;
+    if (rc == VK_OK && nq > 0 && ntotal > 0) {
+        vk_param_undo *undo = NULL;
+        rc = o->params && *o->params ? vk_index_push_params(db->index, o->params, &undo) : VK_OK;
+        if (rc == VK_OK) {
+            rc = vk_index_search(db->index, nq, q, kk, dist, labels);
+            vk_index_pop_params(db->index, undo);
+        }
+        for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += VK_RERANK_CHUNK) {
+            i64 q1 = q0 + VK_RERANK_CHUNK < nq ? q0 + VK_RERANK_CHUNK : nq;
+            rc = rerank_chunk(db, q, q0, q1, kk, k, labels, o, metric, out, buf);
+        }
+    }
+    free(dist);
+    free(labels);
+    free(buf);
+    if (rc)
+        vk_hits_free(out);
+    return rc;
+}

@@ -1,0 +1,232 @@
+/*
+ * vekterdb.h: public C interface of the VekterDB engine.
+ *
+ * A vk_db pairs one SQL table (idx BIGINT primary key, a zstd-compressed
+ * float32 vector blob, extra columns) with an optional FAISS index.  All
+ * handles are opaque; every call that can fail returns VK_OK (0) or a
+ * negative VK_E* code and leaves a message for vk_errmsg().  The message is
+ * kept per thread, the way FAISS's C API keeps its last error.
+ *
+ * Only plain C types cross this header, so it also suits LuaJIT's FFI.
+ */
+#ifndef VEKTERDB_H
+#define VEKTERDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VK_VERSION "0.1.0"
+
+/* status codes */
+enum {
+    VK_OK = 0,
+    VK_EINVAL = -1,     /* bad argument or bad data from the caller */
+    VK_ESQL = -2,       /* the database refused or failed */
+    VK_EFAISS = -3,     /* FAISS raised an error */
+    VK_ENOMEM = -4,
+    VK_ECODEC = -5,     /* a stored vector blob could not be decoded */
+    VK_EIO = -6,        /* file system */
+    VK_ESTATE = -7,     /* call not valid in the handle's state */
+    VK_ECONSTRAINT = -8 /* unique / not-null / primary key violation */
+};
+
+/* last error of this thread; never NULL */
+const char *vk_errmsg(void);
+int vk_errcode(void);
+
+/* ---------- values (row cells and bound parameters) ---------- */
+typedef enum { VK_NULL = 0, VK_INT, VK_REAL, VK_TEXT, VK_BLOB, VK_BOOL } vk_type;
+
+typedef struct vk_value {
+    vk_type type;
+    int64_t i;       /* VK_INT, VK_BOOL */
+    double r;        /* VK_REAL */
+    const char *s;   /* VK_TEXT, VK_BLOB: not owned */
+    size_t len;
+} vk_value;
+
+/* ---------- vector codec ---------- */
+/* One zstd frame of d little-endian float32 values. */
+size_t vk_codec_bound(int64_t d);
+/* Returns the compressed size, or 0 with vk_errmsg set. */
+size_t vk_encode(const float *v, int64_t d, int level, void *dst, size_t cap);
+/* Decodes into out[0..d); fails unless the blob holds exactly d floats. */
+int vk_decode(const void *blob, size_t len, float *out, int64_t d);
+/* Number of floats a blob holds (from the frame header), or -1. */
+int64_t vk_decoded_dim(const void *blob, size_t len);
+/* Checks that every value is finite. Returns index of first bad value or -1. */
+int64_t vk_first_nonfinite(const float *v, int64_t n);
+
+/* ---------- metric ---------- */
+typedef enum { VK_METRIC_IP = 0, VK_METRIC_L2 = 1 } vk_metric;
+/* inner product, or true (not squared) Euclidean distance */
+float vk_metric_value(vk_metric m, const float *a, const float *b, int64_t d);
+
+/* ---------- FAISS index ---------- */
+typedef struct vk_index vk_index;
+
+/* reference counted: every *_new/read returns one reference */
+int vk_index_factory(vk_index **out, int d, const char *description, vk_metric metric);
+int vk_index_read(vk_index **out, const char *path, int mmap);
+/* writes path atomically: temporary file, fsync, rename */
+int vk_index_write(vk_index *ix, const char *path);
+void vk_index_retain(vk_index *ix);
+void vk_index_release(vk_index *ix);
+
+int vk_index_d(const vk_index *ix);
+int64_t vk_index_ntotal(const vk_index *ix);
+int vk_index_is_trained(const vk_index *ix);
+vk_metric vk_index_metric(const vk_index *ix);
+/* true when FAISS understood the index's metric as one VekterDB supports */
+int vk_index_metric_supported(const vk_index *ix);
+
+int vk_index_train(vk_index *ix, int64_t n, const float *x);
+/* adds n vectors whose ids are first_id, first_id+1, ... */
+int vk_index_add(vk_index *ix, int64_t n, const float *x, int64_t first_id);
+/* removes ids >= first_id (used to undo an add); VK_EFAISS if unsupported */
+int vk_index_truncate(vk_index *ix, int64_t first_id);
+int vk_index_search(vk_index *ix, int64_t n, const float *x, int64_t k,
+                    float *distances, int64_t *labels);
+
+/* "name=value,name=value": checked whole first, then applied */
+int vk_index_set_params(vk_index *ix, const char *params);
+/* a parameter's current value, by the names FAISS's ParameterSpace knows */
+int vk_index_get_param(const vk_index *ix, const char *name, double *out);
+
+/* A saved copy of the values that a parameter string names.  Restoring it
+ * puts them back: per-call search parameters never leak. */
+typedef struct vk_param_undo vk_param_undo;
+int vk_index_push_params(vk_index *ix, const char *params, vk_param_undo **undo);
+void vk_index_pop_params(vk_index *ix, vk_param_undo *undo);
+
+/* ---------- database: a table of records ---------- */
+typedef struct vk_db vk_db;
+
+typedef struct vk_column {
+    const char *name;
+    vk_type type;       /* VK_INT, VK_REAL, VK_TEXT, VK_BLOB, VK_BOOL */
+    int unique;
+    int nullable;
+    int index;
+    int primary;        /* set for idx */
+    int is_vector;      /* set for the vector column */
+} vk_column;
+
+/* Opens a connection: "sqlite://" (memory), "sqlite:///rel.db",
+ * "sqlite:////abs.db", "postgresql://user:pw@host:port/db?opt=...".
+ * options: extra "key=value" connection settings, may be NULL. */
+int vk_db_open(vk_db **out, const char *url, const char *const *options, int noptions);
+void vk_db_close(vk_db *db);      /* idempotent on NULL */
+const char *vk_db_driver(const vk_db *db);   /* "sqlite" or "postgresql" */
+
+/* Binds the handle to a table.  When the table exists its columns are read
+ * from the catalog (cols is then only checked for conflicts when given);
+ * otherwise it is created from cols (idx and vector are added).  schema may
+ * be NULL. */
+int vk_db_use_table(vk_db *db, const char *schema, const char *table,
+                    const char *idx_name, const char *vector_name,
+                    const vk_column *cols, int ncols);
+int vk_db_table_existed(const vk_db *db);
+int vk_db_ncolumns(const vk_db *db);                 /* idx and vector included */
+const vk_column *vk_db_column(const vk_db *db, int i);
+int vk_db_column_index(const vk_db *db, const char *name);   /* -1 if none */
+const char *vk_db_idx_name(const vk_db *db);
+const char *vk_db_vector_name(const vk_db *db);
+const char *vk_db_table(const vk_db *db);
+
+/* dimension: read from a stored vector, 0 while the table is empty */
+int64_t vk_db_dim(vk_db *db);
+int64_t vk_db_count(vk_db *db);
+/* one past the largest idx, 0 for an empty table */
+int64_t vk_db_next_idx(vk_db *db);
+
+/* the index paired with the table (retained), or NULL */
+void vk_db_attach(vk_db *db, vk_index *ix);
+vk_index *vk_db_index(const vk_db *db);
+
+/* ---------- insert ---------- */
+typedef struct vk_batch vk_batch;
+vk_batch *vk_batch_new(vk_db *db, int compression_level);
+void vk_batch_free(vk_batch *b);
+void vk_batch_clear(vk_batch *b);
+int64_t vk_batch_rows(const vk_batch *b);
+/* row building: begin, set cells by column number, end (validates) */
+void vk_batch_begin_row(vk_batch *b);
+int vk_batch_set(vk_batch *b, int col, const vk_value *v);
+int vk_batch_set_vector(vk_batch *b, const float *v, int64_t d);
+int vk_batch_set_vector_blob(vk_batch *b, const void *blob, size_t len);
+int vk_batch_end_row(vk_batch *b);
+void vk_batch_abort_row(vk_batch *b);
+
+/* Writes the batch in one transaction; when an index is attached the
+ * vectors are added to it too, and undone if the commit fails. */
+int vk_db_insert(vk_db *db, vk_batch *b);
+
+/* ---------- reading ---------- */
+typedef struct vk_rows vk_rows;
+int64_t vk_rows_count(const vk_rows *r);
+int vk_rows_ncols(const vk_rows *r);
+const vk_value *vk_rows_get(const vk_rows *r, int64_t row, int col);
+/* decodes the blobs of column col into out (count x d floats) */
+int vk_rows_vectors(const vk_rows *r, int col, int64_t d, float *out);
+void vk_rows_free(vk_rows *r);
+
+typedef struct vk_cursor vk_cursor;
+/* cols: column numbers of the db; where_sql may be NULL (all rows) and uses
+ * the driver's placeholders (vk_db_placeholder) numbered from 1. */
+int vk_db_select(vk_db *db, const int *cols, int ncols, const char *where_sql,
+                 const vk_value *params, int nparams, const char *order_limit,
+                 vk_cursor **out);
+/* up to max rows; *out is NULL at the end */
+int vk_cursor_next(vk_cursor *c, int64_t max, vk_rows **out);
+void vk_cursor_close(vk_cursor *c);
+/* "?" (SQLite: ?1 ?2) or "$" (PostgreSQL: $1 $2) */
+const char *vk_db_placeholder(const vk_db *db);
+
+/* rows for the given idx values, in that order (missing ids: NULL cells) */
+int vk_db_fetch(vk_db *db, const int64_t *ids, int64_t n, const int *cols, int ncols,
+                vk_rows **out);
+/* vectors for the given idx values into out (n x d) */
+int vk_db_fetch_vectors(vk_db *db, const int64_t *ids, int64_t n, float *out);
+/* a random sample of n vectors (n <= 0 or >= count: all), n_out rows */
+int vk_db_sample_vectors(vk_db *db, int64_t n, uint64_t seed, float **out, int64_t *n_out);
+
+/* ---------- index maintenance ---------- */
+typedef int (*vk_progress_fn)(void *ud, int64_t done, int64_t total, const char *phase);
+
+/* first idx missing from 0..max, or -1 when idx values are consecutive */
+int vk_db_find_gap(vk_db *db, int64_t *gap);
+int vk_db_train_index(vk_db *db, int64_t sample_size, vk_progress_fn fn, void *ud);
+/* adds every record whose idx >= ntotal, then writes the index file */
+int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
+                     vk_progress_fn fn, void *ud, int64_t *added);
+
+/* ---------- search ---------- */
+typedef struct vk_hits {
+    int64_t nq, k;
+    int64_t *count;   /* nq: neighbors kept for each query */
+    int64_t *ids;     /* nq*k */
+    float *metric;    /* nq*k */
+} vk_hits;
+
+typedef struct vk_search_opts {
+    int64_t k_extra;        /* extra FAISS candidates before the cut */
+    int rerank;             /* order by the exact metric */
+    int has_threshold;
+    float threshold;
+    const char *params;     /* per-call runtime parameters, may be NULL */
+    const int64_t *exclude; /* nq ids to drop from their query's neighbors, or NULL */
+} vk_search_opts;
+
+int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
+                 const vk_search_opts *opts, vk_metric metric, vk_hits *out);
+void vk_hits_free(vk_hits *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,204 @@
+--- Where-clause builder: `db.Record.<column>:<op>(...)` and the combinators.
+-- Expressions compile to parameterised SQL: every value is bound, never
+-- spliced into the text, and column names are checked against the table and
+-- quoted.
+-- @module vekterdb.where
+
+local M = {}
+
+local Expr = {}
+Expr.__index = Expr
+Expr.__name = "vekterdb.Expr"
+
+local function is_expr(x)
+  return getmetatable(x) == Expr
+end
+M.is_expr = is_expr
+
+local function node(t)
+  return setmetatable(t, Expr)
+end
+
+local function check_expr(x, what)
+  if not is_expr(x) then
+    error(what .. " expects where-clause expressions (db.Record.<column>:<op>(...)), got "
+      .. type(x), 3)
+  end
+  return x
+end
+
+--- All of the given expressions must hold.
+function M.and_(...)
+  local parts = { ... }
+  if #parts == 0 then error("and_ needs at least one expression", 2) end
+  for i = 1, #parts do check_expr(parts[i], "and_") end
+  if #parts == 1 then return parts[1] end
+  return node({ op = "and", parts = parts })
+end
+
+--- At least one of the given expressions must hold.
+function M.or_(...)
+  local parts = { ... }
+  if #parts == 0 then error("or_ needs at least one expression", 2) end
+  for i = 1, #parts do check_expr(parts[i], "or_") end
+  if #parts == 1 then return parts[1] end
+  return node({ op = "or", parts = parts })
+end
+
+--- The expression must not hold.
+function M.not_(x)
+  check_expr(x, "not_")
+  return node({ op = "not", parts = { x } })
+end
+
+-- Lua 5.4 operators: a & b, a | b, ~a
+Expr.__band = function(a, b) return M.and_(a, b) end
+Expr.__bor = function(a, b) return M.or_(a, b) end
+Expr.__bnot = function(a) return M.not_(a) end
+Expr.__tostring = function(e)
+  local sql, params = M.compile(e, "?")
+  local shown = {}
+  for i = 1, #params do shown[i] = string.format("%q", tostring(params[i])) end
+  return "vekterdb.Expr(" .. sql .. " | " .. table.concat(shown, ", ") .. ")"
+end
+
+local function quote_ident(name)
+  return '"' .. name:gsub('"', '""') .. '"'
+end
+M.quote_ident = quote_ident
+
+local function check_value(v, op)
+  local t = type(v)
+  if t ~= "number" and t ~= "string" and t ~= "boolean" then
+    error(op .. ": values must be numbers, strings or booleans, got " .. t, 3)
+  end
+  if t == "number" and v ~= v then error(op .. ": NaN cannot be compared", 3) end
+  return v
+end
+
+local function check_list(list, op)
+  if type(list) ~= "table" then
+    error(op .. " expects an array of values, got " .. type(list), 3)
+  end
+  local n = #list
+  local out = {}
+  for i = 1, n do out[i] = check_value(list[i], op) end
+  return out
+end
+
+local Column = {}
+Column.__index = Column
+Column.__name = "vekterdb.Column"
+
+local function compare(sym)
+  return function(self, v)
+    if v == nil then
+      error("comparing " .. self.name .. " with nil: use is_null() or is_not_null()", 2)
+    end
+    return node({ op = "cmp", col = self.name, sym = sym, values = { check_value(v, sym) } })
+  end
+end
+
+Column.eq = compare("=")
+Column.ne = compare("<>")
+Column.lt = compare("<")
+Column.le = compare("<=")
+Column.gt = compare(">")
+Column.ge = compare(">=")
+
+function Column:in_(list)
+  return node({ op = "in", col = self.name, values = check_list(list, "in_") })
+end
+
+function Column:not_in(list)
+  return node({ op = "not_in", col = self.name, values = check_list(list, "not_in") })
+end
+
+function Column:between(lo, hi)
+  if lo == nil or hi == nil then error("between needs two bounds", 2) end
+  return node({ op = "between", col = self.name,
+                values = { check_value(lo, "between"), check_value(hi, "between") } })
+end
+
+function Column:like(pattern, escape)
+  if type(pattern) ~= "string" then error("like expects a string pattern", 2) end
+  if escape ~= nil and (type(escape) ~= "string" or #escape ~= 1) then
+    error("like: escape must be a single character", 2)
+  end
+  return node({ op = "like", col = self.name, values = { pattern }, escape = escape })
+end
+
+function Column:is_null()
+  return node({ op = "null", col = self.name, values = {} })
+end
+
+function Column:is_not_null()
+  return node({ op = "not_null", col = self.name, values = {} })
+end
+
+Column.__tostring = function(c) return "vekterdb.Column(" .. c.name .. ")" end
+
+--- The `db.Record` proxy: indexing it with a column name gives a column
+-- handle; unknown names raise.
+function M.record(columns, table_name)
+  local known = {}
+  for _, c in ipairs(columns) do known[c.name] = true end
+  return setmetatable({}, {
+    __index = function(_, name)
+      if not known[name] then
+        error("table " .. table_name .. " has no column '" .. tostring(name) .. "'", 2)
+      end
+      return setmetatable({ name = name }, Column)
+    end,
+    __newindex = function() error("db.Record is read-only", 2) end,
+    __tostring = function() return "vekterdb.Record(" .. table_name .. ")" end,
+  })
+end
+
+--- Compiles an expression to SQL text and an array of values.
+-- @param e expression
+-- @param ph placeholder style: "?" gives ?1 ?2 ..., "$" gives $1 $2 ...
+-- @param known optional set of column names to check against
+function M.compile(e, ph, known)
+  check_expr(e, "compile")
+  local params = {}
+  local function bind(v)
+    params[#params + 1] = v
+    return ph .. #params
+  end
+  local function col(name)
+    if known and not known[name] then error("unknown column '" .. name .. "'", 0) end
+    return quote_ident(name)
+  end
+  local function emit(n)
+    local op = n.op
+    if op == "and" or op == "or" then
+      local parts = {}
+      for i, p in ipairs(n.parts) do parts[i] = emit(p) end
+      return "(" .. table.concat(parts, op == "and" and " AND " or " OR ") .. ")"
+    elseif op == "not" then
+      return "(NOT " .. emit(n.parts[1]) .. ")"
+    elseif op == "cmp" then
+      return col(n.col) .. " " .. n.sym .. " " .. bind(n.values[1])
+    elseif op == "in" or op == "not_in" then
+      if #n.values == 0 then return op == "in" and "(1 = 0)" or "(1 = 1)" end
+      local marks = {}
+      for i, v in ipairs(n.values) do marks[i] = bind(v) end
+      return col(n.col) .. (op == "in" and " IN (" or " NOT IN (") .. table.concat(marks, ", ") .. ")"
+    elseif op == "between" then
+      return col(n.col) .. " BETWEEN " .. bind(n.values[1]) .. " AND " .. bind(n.values[2])
+    elseif op == "like" then
+      local s = col(n.col) .. " LIKE " .. bind(n.values[1])
+      if n.escape then s = s .. " ESCAPE " .. bind(n.escape) end
+      return s
+    elseif op == "null" then
+      return col(n.col) .. " IS NULL"
+    elseif op == "not_null" then
+      return col(n.col) .. " IS NOT NULL"
+    end
+    error("unknown expression node " .. tostring(op), 0)
+  end
+  return emit(e), params
+end
+
+return M
