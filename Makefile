@@ -43,7 +43,8 @@ CORE_SO = $(BUILD)/lua$(LUA_VERSION)/vekterdb/core.so
 CTESTS = $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c))
 
 DEBIAN_PACKAGES = gcc g++ make libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4 \
-	libzstd-dev libsqlite3-dev libpq-dev lua-cjson lua-busted dpkg-dev ca-certificates
+	libzstd-dev libsqlite3-dev libpq-dev lua-cjson lua-busted dpkg-dev ca-certificates \
+	postgresql $(EXTRA_PACKAGES)
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/lua$(LUA_VERSION)/?.so;$(LUA_CPATH);;
@@ -109,6 +110,13 @@ install: build
 	cp $(CORE_SO) $(INST_LIBDIR)/vekterdb/core.so
 	cp lua/vekterdb.lua $(INST_LUADIR)/vekterdb.lua
 	cp lua/vekterdb/*.lua $(INST_LUADIR)/vekterdb/
+
+# parts of the build kept beside the code they serve
+-include spec/support/pg.mk
+-include bench/bench.mk
+-include examples/openresty/openresty.mk
+-include spec/support/reliability.mk
+-include bin/tools.mk
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/lua* $(BUILD)/ctest $(BUILD)/libvekterdb.a
