@@ -46,7 +46,7 @@ DEBIAN_PACKAGES = gcc g++ make libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4
 	libzstd-dev libsqlite3-dev libpq-dev lua-cjson lua-busted dpkg-dev ca-certificates \
 	postgresql $(EXTRA_PACKAGES)
 
-export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
+export LUA_PATH := $(CURDIR)/?.lua;$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/lua$(LUA_VERSION)/?.so;$(LUA_CPATH);;
 
 .PHONY: all deps build demo test ctest spec clean install

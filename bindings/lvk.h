@@ -44,6 +44,8 @@ extern const luaL_Reg lvk_db_funcs[];
 
 /* lvk_core.c */
 int lvk_error(lua_State *L);                  /* raises vk_errmsg() */
+/* raises a message formatted by the C library's printf rules */
+int lvk_errorf(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* a userdata that frees p with fn when collected; keeps it safe across errors */
 void **lvk_box(lua_State *L, void (*fn)(void *));
 void lvk_box_release(lua_State *L, int idx);  /* frees now */

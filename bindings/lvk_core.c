@@ -1,12 +1,25 @@
 /* lvk_core.c: the module vekterdb.core: codec, metric, and registration */
 #include "lvk.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int lvk_error(lua_State *L)
 {
-    return luaL_error(L, "%s", vk_errmsg());
+    return lvk_errorf(L, "%s", vk_errmsg());
+}
+
+int lvk_errorf(lua_State *L, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    lua_pushstring(L, buf);
+    return lua_error(L);
 }
 
 void lvk_setfuncs(lua_State *L, const luaL_Reg *l)
@@ -61,11 +74,11 @@ static int c_serialize(lua_State *L)
         return luaL_argerror(L, 2, "compression level must be an integer");
     int64_t bad = vk_first_nonfinite(v->data, v->d);
     if (bad >= 0)
-        return luaL_error(L, "vector holds a NaN or infinite value at position %d", (int)bad + 1);
+        return lvk_errorf(L, "vector holds a NaN or infinite value at position %d", (int)bad + 1);
     size_t cap = vk_codec_bound(v->d);
     void **slot = lvk_box(L, free);
     if (!(*slot = malloc(cap)))
-        return luaL_error(L, "out of memory");
+        return lvk_errorf(L, "out of memory");
     size_t n = vk_encode(v->data, v->d, (int)level, *slot, cap);
     if (!n)
         return lvk_error(L);
@@ -80,11 +93,11 @@ static int c_deserialize(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &len);
     int64_t d = vk_decoded_dim(s, len);
     if (d <= 0)
-        return luaL_error(L, "corrupted vector: the bytes are not one zstd frame of float32 values");
+        return lvk_errorf(L, "corrupted vector: the bytes are not one zstd frame of float32 values");
     if (!lua_isnoneornil(L, 2)) {
         int64_t want;
         if (!lvk_tointeger(L, 2, &want) || want != d)
-            return luaL_error(L, "vector has dimension %d, expected %d", (int)d,
+            return lvk_errorf(L, "vector has dimension %d, expected %d", (int)d,
                               (int)luaL_checkinteger(L, 2));
     }
     lvk_mat *v = lvk_newmat(L, 1, d, 1);

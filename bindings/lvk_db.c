@@ -34,7 +34,7 @@ static vk_db *checkdb(lua_State *L, int idx)
 {
     lvk_db *h = toh(L, idx);
     if (!h->db)
-        luaL_error(L, "attempt to use a closed database");
+        lvk_errorf(L, "attempt to use a closed database");
     return h->db;
 }
 
@@ -87,7 +87,7 @@ static int h_open(lua_State *L)
         lua_rawgeti(L, 2, i + 1);
         opts[i] = lua_tostring(L, -1);
         if (!opts[i])
-            return luaL_error(L, "connection option %d is not a string", i + 1);
+            return lvk_errorf(L, "connection option %d is not a string", i + 1);
         lua_pop(L, 1);   /* the string stays alive in the table */
     }
     lvk_db *h = lua_newuserdatauv(L, sizeof *h, 0);
@@ -115,7 +115,7 @@ static vk_type parse_type(lua_State *L, const char *t, const char *col)
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(map[i].name, t))
             return map[i].type;
-    luaL_error(L, "column '%s': unknown type '%s' (use integer, real, text, blob or boolean)", col, t);
+    lvk_errorf(L, "column '%s': unknown type '%s' (use integer, real, text, blob or boolean)", col, t);
     return VK_NULL;
 }
 
@@ -141,11 +141,11 @@ static int h_use_table(lua_State *L)
         lua_rawgeti(L, 6, i + 1);
         int t = lua_gettop(L);
         if (!lua_istable(L, t))
-            return luaL_error(L, "column %d must be a table", i + 1);
+            return lvk_errorf(L, "column %d must be a table", i + 1);
         lua_getfield(L, t, "name");
         cols[i].name = lua_tostring(L, -1);
         if (!cols[i].name)
-            return luaL_error(L, "column %d has no name", i + 1);
+            return lvk_errorf(L, "column %d has no name", i + 1);
         lua_getfield(L, t, "type");
         const char *ty = lua_tostring(L, -1);
         cols[i].type = parse_type(L, ty ? ty : "text", cols[i].name);
@@ -243,7 +243,7 @@ static int col_of(lua_State *L, vk_db *db, const char *name)
 {
     int c = vk_db_column_index(db, name);
     if (c < 0)
-        luaL_error(L, "unknown column '%s' in table %s", name, vk_db_table(db));
+        lvk_errorf(L, "unknown column '%s' in table %s", name, vk_db_table(db));
     return c;
 }
 
@@ -256,7 +256,7 @@ static int *checkcols(lua_State *L, vk_db *db, int idx, int *n)
         lua_rawgeti(L, idx, i + 1);
         const char *name = lua_tostring(L, -1);
         if (!name)
-            luaL_error(L, "column names must be strings");
+            lvk_errorf(L, "column names must be strings");
         cols[i] = col_of(L, db, name);
         lua_pop(L, 1);
     }
@@ -269,7 +269,7 @@ static void push_cell(lua_State *L, vk_db *db, int col, const vk_value *v)
     if (c->is_vector && (v->type == VK_BLOB || v->type == VK_TEXT)) {
         int64_t d = vk_decoded_dim(v->s, v->len);
         if (d <= 0)
-            luaL_error(L, "corrupted vector: the stored bytes are not one zstd frame of float32 values");
+            lvk_errorf(L, "corrupted vector: the stored bytes are not one zstd frame of float32 values");
         lvk_mat *m = lvk_newmat(L, 1, d, 1);
         if (vk_decode(v->s, v->len, m->data, d))
             lvk_error(L);
@@ -318,7 +318,7 @@ static void to_value(lua_State *L, int idx, vk_value *v, const char *what)
         v->s = lua_tolstring(L, idx, &v->len);
         break;
     default:
-        luaL_error(L, "%s: cannot store a %s", what, luaL_typename(L, idx));
+        lvk_errorf(L, "%s: cannot store a %s", what, luaL_typename(L, idx));
     }
 }
 
@@ -357,7 +357,7 @@ static int set_vector(lua_State *L, vk_batch *b, int serialize, floats *buf)
     lvk_mat *m = lvk_tomat(L, top);
     if (m) {
         if (m->n != 1)
-            return luaL_error(L, "the vector is a %d x %d matrix", (int)m->n, (int)m->d);
+            return vk_set_error(VK_EINVAL, "the vector is a %d x %d matrix", (int)m->n, (int)m->d);
         return vk_batch_set_vector(b, m->data, m->d);
     }
     if (lua_type(L, top) == LUA_TSTRING) {
@@ -366,11 +366,11 @@ static int set_vector(lua_State *L, vk_batch *b, int serialize, floats *buf)
         if (!serialize)
             return vk_batch_set_vector_blob(b, s, len);
         if (len == 0 || len % 4)
-            return luaL_error(L, "packed float32 vector of %d bytes is not a multiple of 4", (int)len);
+            return vk_set_error(VK_EINVAL, "packed float32 vector of %d bytes is not a multiple of 4", (int)len);
         if ((int64_t)(len / 4) > buf->cap) {
             float *p = realloc(buf->p, len);
             if (!p)
-                return luaL_error(L, "out of memory");
+                return vk_set_error(VK_ENOMEM, "out of memory");
             buf->p = p;
             buf->cap = (int64_t)(len / 4);
         }
@@ -378,20 +378,20 @@ static int set_vector(lua_State *L, vk_batch *b, int serialize, floats *buf)
         return vk_batch_set_vector(b, buf->p, (int64_t)(len / 4));
     }
     if (lua_type(L, top) != LUA_TTABLE)
-        return luaL_error(L, "the vector is %s, expected an array of numbers or a vekterdb.vector",
+        return vk_set_error(VK_EINVAL, "the vector is %s, expected an array of numbers or a vekterdb.vector",
                           luaL_typename(L, top));
     int64_t d = (int64_t)lua_rawlen(L, top);
     if (d > buf->cap) {
         float *p = realloc(buf->p, sizeof(float) * (size_t)d);
         if (!p)
-            return luaL_error(L, "out of memory");
+            return vk_set_error(VK_ENOMEM, "out of memory");
         buf->p = p;
         buf->cap = d;
     }
     for (int64_t j = 0; j < d; j++) {
         lua_rawgeti(L, top, (lua_Integer)j + 1);
         if (lua_type(L, -1) != LUA_TNUMBER)
-            return luaL_error(L, "vector element %d is %s, expected a number", (int)j + 1,
+            return vk_set_error(VK_EINVAL, "vector element %d is %s, expected a number", (int)j + 1,
                               luaL_typename(L, -1));
         buf->p[j] = (float)lua_tonumber(L, -1);
         lua_pop(L, 1);
@@ -421,7 +421,7 @@ static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t rec
                         floats *buf)
 {
     if (!lua_istable(L, t))
-        luaL_error(L, "record %d is %s, expected a table", (int)recno, luaL_typename(L, t));
+        lvk_errorf(L, "record %d is %s, expected a table", (int)recno, luaL_typename(L, t));
     int ncols = vk_db_ncolumns(db), found = 0;
     vk_batch_begin_row(b);
     for (int c = 0; c < ncols; c++) {
@@ -441,14 +441,14 @@ static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t rec
                 int64_t i = 0;
                 if (!lvk_tointeger(L, -1, &i)) {
                     vk_batch_abort_row(b);
-                    luaL_error(L, "record %d: column '%s' holds integer values, got %f", (int)recno,
+                    lvk_errorf(L, "record %d: column '%s' holds integer values, got %f", (int)recno,
                                col->name, lua_tonumber(L, -1));
                 }
                 v = (vk_value){.type = VK_INT, .i = i};
             } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
                        lua_type(L, -1) == LUA_TFUNCTION) {
                 vk_batch_abort_row(b);
-                luaL_error(L, "record %d: column '%s' cannot hold a %s", (int)recno, col->name,
+                lvk_errorf(L, "record %d: column '%s' cannot hold a %s", (int)recno, col->name,
                            luaL_typename(L, -1));
             } else {
                 to_value(L, -1, &v, col->name);
@@ -458,7 +458,7 @@ static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t rec
         lua_pop(L, 1);
         if (rc) {
             vk_batch_abort_row(b);
-            luaL_error(L, "record %d: %s", (int)recno, vk_errmsg());
+            lvk_errorf(L, "record %d: %s", (int)recno, vk_errmsg());
         }
     }
     /* more keys than matched columns: one of them is unknown */
@@ -471,11 +471,11 @@ static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t rec
     if (nkeys > found) {
         vk_batch_abort_row(b);
         const char *k = unknown_key(L, db, t);
-        luaL_error(L, "record %d: unknown column '%s' in table %s", (int)recno, k ? k : "?",
+        lvk_errorf(L, "record %d: unknown column '%s' in table %s", (int)recno, k ? k : "?",
                    vk_db_table(db));
     }
     if (vk_batch_end_row(b))
-        luaL_error(L, "record %d: %s", (int)recno, vk_errmsg());
+        lvk_errorf(L, "record %d: %s", (int)recno, vk_errmsg());
 }
 
 /* insert(source, batch_size, level, serialize) -> count
@@ -499,7 +499,7 @@ static int h_insert(lua_State *L)
     vk_batch *b = *bslot;
     void **fslot = lvk_box(L, free_floats);  /* 7 */
     if (!(*fslot = calloc(1, sizeof(floats))))
-        return luaL_error(L, "out of memory");
+        return lvk_errorf(L, "out of memory");
     floats *buf = *fslot;
     int64_t total = 0, recno = 0;
     for (;;) {
@@ -562,40 +562,40 @@ static void read_search_opts(lua_State *L, int t, search_args *a)
         return;
     lua_getfield(L, t, "k_extra_neighbors");
     if (!lua_isnil(L, -1) && (!lvk_tointeger(L, -1, &a->o.k_extra) || a->o.k_extra < 0))
-        luaL_error(L, "k_extra_neighbors must be a non-negative integer");
+        lvk_errorf(L, "k_extra_neighbors must be a non-negative integer");
     lua_getfield(L, t, "rerank");
     if (!lua_isnil(L, -1))
         a->o.rerank = lua_toboolean(L, -1);
     lua_getfield(L, t, "threshold");
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "threshold must be a number");
+            lvk_errorf(L, "threshold must be a number");
         a->o.has_threshold = 1;
         a->o.threshold = (float)lua_tonumber(L, -1);
     }
     lua_getfield(L, t, "search_parameters");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "search_parameters must be a string such as \"nprobe=16\"");
+        lvk_errorf(L, "search_parameters must be a string such as \"nprobe=16\"");
     a->o.params = lua_tostring(L, -1);   /* held by the options table */
     lua_getfield(L, t, "batch_size");
     if (!lua_isnil(L, -1) && (!lvk_tointeger(L, -1, &a->batch_size) || a->batch_size <= 0))
-        luaL_error(L, "batch_size must be a positive integer");
+        lvk_errorf(L, "batch_size must be a positive integer");
     lua_pop(L, 5);
 }
 
 static void check_k(lua_State *L, int idx, search_args *a)
 {
     if (!lvk_tointeger(L, idx, &a->k) || a->k <= 0)
-        luaL_error(L, "k must be a positive integer");
+        lvk_errorf(L, "k must be a positive integer");
     if (a->k > 100000)
-        luaL_error(L, "k = %d is larger than the limit of 100000", (int)a->k);
+        lvk_errorf(L, "k = %d is larger than the limit of 100000", (int)a->k);
 }
 
 static vk_index *search_index(lua_State *L, vk_db *db)
 {
     vk_index *ix = vk_db_index(db);
     if (!ix)
-        luaL_error(L, "no FAISS index: create_index or attach one before searching");
+        lvk_errorf(L, "no FAISS index: create_index or attach one before searching");
     return ix;
 }
 
@@ -611,7 +611,7 @@ static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, se
     void **hslot = lvk_box(L, free_hits);
     vk_hits *h = calloc(1, sizeof *h);
     if (!(*hslot = h))
-        luaL_error(L, "out of memory");
+        lvk_errorf(L, "out of memory");
     vk_index *ix = search_index(L, db);
     if (vk_db_search(db, q, nq, a->k, &a->o, vk_index_metric(ix), h))
         lvk_error(L);
@@ -743,7 +743,7 @@ static int h_fetch(lua_State *L)
     for (int64_t i = 0; i < n; i++) {
         lua_rawgeti(L, 2, (lua_Integer)i + 1);
         if (!lvk_tointeger(L, -1, &ids[i]))
-            return luaL_error(L, "idx values must be integers");
+            return lvk_errorf(L, "idx values must be integers");
         lua_pop(L, 1);
     }
     int *withidx = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 1), 0);
@@ -760,6 +760,40 @@ static int h_fetch(lua_State *L)
             continue;
         lua_createtable(L, 0, ncols);
         set_record(L, db, rows, i, 1, cols, ncols);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* execute(sql, params) -> array of rows, each an array of values */
+static int h_execute(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const char *sql = luaL_checkstring(L, 2);
+    int nparams;
+    vk_value *params = checkparams(L, 3, &nparams);
+    void **rslot = lvk_box(L, free_rows);
+    vk_rows *rows;
+    if (vk_db_execute(db, sql, params, nparams, &rows))
+        return lvk_error(L);
+    *rslot = rows;
+    int64_t n = vk_rows_count(rows);
+    int nc = vk_rows_ncols(rows);
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_createtable(L, nc, 0);
+        for (int c = 0; c < nc; c++) {
+            const vk_value *v = vk_rows_get(rows, i, c);
+            switch (v->type) {
+            case VK_INT: lvk_pushint64(L, v->i); break;
+            case VK_BOOL: lua_pushboolean(L, v->i != 0); break;
+            case VK_REAL: lua_pushnumber(L, v->r); break;
+            case VK_TEXT:
+            case VK_BLOB: lua_pushlstring(L, v->s, v->len); break;
+            default: lua_pushnil(L);
+            }
+            lua_rawseti(L, -2, c + 1);
+        }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;
@@ -782,7 +816,7 @@ static int h_select(lua_State *L)
     int ncols;
     int *cols = checkcols(L, db, 2, &ncols);
     if (ncols == 0)
-        return luaL_error(L, "select needs at least one column");
+        return lvk_errorf(L, "select needs at least one column");
     int nparams;
     vk_value *params = checkparams(L, 4, &nparams);
     (void)params;
@@ -793,7 +827,7 @@ static int h_select(lua_State *L)
     lua_pushvalue(L, 1);   /* the cursor pins its database */
     lua_setiuservalue(L, -2, 1);
     if (!(c->cols = malloc(sizeof(int) * (size_t)ncols)))
-        return luaL_error(L, "out of memory");
+        return lvk_errorf(L, "out of memory");
     memcpy(c->cols, cols, sizeof(int) * (size_t)ncols);
     c->ncols = ncols;
     if (vk_db_select(db, cols, ncols, where, params, nparams, order, &c->c))
@@ -811,7 +845,7 @@ static int cur_next(lua_State *L)
     if (!c->owner || !c->owner->db) {
         if (c->c == NULL && c->owner == NULL && c->cols == NULL)
             return lua_pushnil(L), 1;
-        return luaL_error(L, "attempt to use a cursor of a closed database");
+        return lvk_errorf(L, "attempt to use a cursor of a closed database");
     }
     if (!c->rows || c->pos >= vk_rows_count(c->rows)) {
         vk_rows_free(c->rows);
@@ -911,7 +945,7 @@ static const luaL_Reg db_methods[] = {
     {"info", h_info},         {"dim", h_dim},             {"count", h_count},
     {"next_idx", h_next_idx}, {"find_gap", h_find_gap},   {"attach", h_attach},
     {"insert", h_insert},     {"search", h_search},       {"nearest", h_nearest},
-    {"fetch", h_fetch},       {"select", h_select},       {"sample", h_sample},
+    {"fetch", h_fetch},       {"select", h_select},       {"execute", h_execute},       {"sample", h_sample},
     {"train", h_train},       {"sync", h_sync},           {NULL, NULL}};
 
 static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_close}, {NULL, NULL}};

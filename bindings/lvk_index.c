@@ -12,7 +12,7 @@ vk_index *lvk_checkindex(lua_State *L, int idx)
 {
     lvk_index *p = toindex(L, idx);
     if (!p->ix)
-        luaL_error(L, "attempt to use a freed index");
+        lvk_errorf(L, "attempt to use a freed index");
     return p->ix;
 }
 
@@ -39,7 +39,7 @@ static int metric_arg(lua_State *L, int idx)
         return VK_METRIC_IP;
     if (!strcmp(m, "l2") || !strcmp(m, "L2"))
         return VK_METRIC_L2;
-    return luaL_error(L, "unknown metric '%s': use \"inner_product\" or \"l2\"", m);
+    return lvk_errorf(L, "unknown metric '%s': use \"inner_product\" or \"l2\"", m);
 }
 
 /* index_factory(d, description, metric) */
@@ -66,7 +66,7 @@ static int ix_read(lua_State *L)
         return lvk_error(L);
     if (!vk_index_metric_supported(ix)) {
         vk_index_release(ix);
-        return luaL_error(L, "index file %s uses a metric other than inner product or L2", path);
+        return lvk_errorf(L, "index file %s uses a metric other than inner product or L2", path);
     }
     lvk_pushindex(L, ix);
     return 1;

@@ -9,7 +9,7 @@
 lvk_mat *lvk_newmat(lua_State *L, int64_t n, int64_t d, int is_vector)
 {
     if (n < 0 || d < 0 || (d && n > MAX_ELEMENTS / d))
-        luaL_error(L, "matrix of %lld x %lld is too large", (long long)n, (long long)d);
+        lvk_errorf(L, "matrix of %lld x %lld is too large", (long long)n, (long long)d);
     lvk_mat *m = lua_newuserdatauv(L, sizeof(lvk_mat) + sizeof(float) * (size_t)(n * d), 0);
     m->n = n;
     m->d = d;
@@ -45,9 +45,9 @@ static void read_numbers(lua_State *L, int t, int64_t d, float *out, int64_t row
         lua_rawgeti(L, t, (lua_Integer)j + 1);
         if (lua_type(L, -1) != LUA_TNUMBER) {
             if (row > 0)
-                luaL_error(L, "vector %lld: element %lld is %s, expected a number", (long long)row,
+                lvk_errorf(L, "vector %lld: element %lld is %s, expected a number", (long long)row,
                            (long long)j + 1, luaL_typename(L, -1));
-            luaL_error(L, "vector element %lld is %s, expected a number", (long long)j + 1,
+            lvk_errorf(L, "vector element %lld is %s, expected a number", (long long)j + 1,
                        luaL_typename(L, -1));
         }
         out[j] = (float)lua_tonumber(L, -1);
@@ -58,9 +58,9 @@ static void read_numbers(lua_State *L, int t, int64_t d, float *out, int64_t row
 static void check_dim(lua_State *L, int64_t d, int64_t want)
 {
     if (want > 0 && d != want)
-        luaL_error(L, "vector has dimension %lld, expected %lld", (long long)d, (long long)want);
+        lvk_errorf(L, "vector has dimension %lld, expected %lld", (long long)d, (long long)want);
     if (d <= 0)
-        luaL_error(L, "vector is empty");
+        lvk_errorf(L, "vector is empty");
 }
 
 lvk_mat *lvk_checkvector(lua_State *L, int idx, int64_t want)
@@ -69,7 +69,7 @@ lvk_mat *lvk_checkvector(lua_State *L, int idx, int64_t want)
     lvk_mat *m = lvk_tomat(L, idx);
     if (m) {
         if (m->n != 1)
-            luaL_error(L, "expected one vector, got a %lld x %lld matrix", (long long)m->n,
+            lvk_errorf(L, "expected one vector, got a %lld x %lld matrix", (long long)m->n,
                        (long long)m->d);
         check_dim(L, m->d, want);
         lvk_mat *v = lvk_newmat(L, 1, m->d, 1);
@@ -80,14 +80,14 @@ lvk_mat *lvk_checkvector(lua_State *L, int idx, int64_t want)
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
         if (len % 4)
-            luaL_error(L, "packed float32 string length %d is not a multiple of 4", (int)len);
+            lvk_errorf(L, "packed float32 string length %d is not a multiple of 4", (int)len);
         check_dim(L, (int64_t)len / 4, want);
         lvk_mat *v = lvk_newmat(L, 1, (int64_t)len / 4, 1);
         memcpy(v->data, s, len);
         return v;
     }
     if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "expected a vector (vekterdb.vector or array of numbers), got %s",
+        lvk_errorf(L, "expected a vector (vekterdb.vector or array of numbers), got %s",
                    luaL_typename(L, idx));
     int64_t d = (int64_t)lua_rawlen(L, idx);
     check_dim(L, d, want);
@@ -108,18 +108,18 @@ lvk_mat *lvk_checkmatrix(lua_State *L, int idx, int64_t want)
     }
     if (lua_type(L, idx) == LUA_TSTRING) {
         if (want <= 0)
-            luaL_error(L, "a packed float32 string needs a known dimension");
+            lvk_errorf(L, "a packed float32 string needs a known dimension");
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
         if (len == 0 || len % (4 * (size_t)want))
-            luaL_error(L, "packed float32 string of %d bytes is not a whole number of %lld-d vectors",
+            lvk_errorf(L, "packed float32 string of %d bytes is not a whole number of %lld-d vectors",
                        (int)len, (long long)want);
         lvk_mat *c = lvk_newmat(L, (int64_t)(len / (4 * (size_t)want)), want, 0);
         memcpy(c->data, s, len);
         return c;
     }
     if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "expected a vector or a matrix, got %s", luaL_typename(L, idx));
+        lvk_errorf(L, "expected a vector or a matrix, got %s", luaL_typename(L, idx));
     lua_rawgeti(L, idx, 1);
     int first = lua_type(L, -1);
     lua_pop(L, 1);
@@ -132,7 +132,7 @@ lvk_mat *lvk_checkmatrix(lua_State *L, int idx, int64_t want)
     }
     int64_t n = (int64_t)lua_rawlen(L, idx);
     if (n == 0)
-        luaL_error(L, "no query vectors given");
+        lvk_errorf(L, "no query vectors given");
     int64_t d = want;
     if (d <= 0) {
         lua_rawgeti(L, idx, 1);
@@ -148,16 +148,16 @@ lvk_mat *lvk_checkmatrix(lua_State *L, int idx, int64_t want)
         lvk_mat *r = lvk_tomat(L, -1);
         if (r) {
             if (r->n != 1 || r->d != d)
-                luaL_error(L, "vector %lld has dimension %lld, expected %lld", (long long)i + 1,
+                lvk_errorf(L, "vector %lld has dimension %lld, expected %lld", (long long)i + 1,
                            (long long)r->d, (long long)d);
             memcpy(c->data + i * d, r->data, sizeof(float) * (size_t)d);
         } else if (lua_type(L, -1) == LUA_TTABLE) {
             if ((int64_t)lua_rawlen(L, -1) != d)
-                luaL_error(L, "vector %lld has dimension %lld, expected %lld", (long long)i + 1,
+                lvk_errorf(L, "vector %lld has dimension %lld, expected %lld", (long long)i + 1,
                            (long long)lua_rawlen(L, -1), (long long)d);
             read_numbers(L, lua_gettop(L), d, c->data + i * d, i + 1);
         } else {
-            luaL_error(L, "vector %lld is %s, expected a vector", (long long)i + 1,
+            lvk_errorf(L, "vector %lld is %s, expected a vector", (long long)i + 1,
                        luaL_typename(L, -1));
         }
         lua_settop(L, top);
@@ -216,9 +216,9 @@ static int64_t checkpos(lua_State *L, int idx, int64_t max, const char *what)
 {
     int64_t i;
     if (!lvk_tointeger(L, idx, &i))
-        luaL_error(L, "%s must be an integer", what);
+        lvk_errorf(L, "%s must be an integer", what);
     if (i < 1 || i > max)
-        luaL_error(L, "%s %lld out of range 1..%lld", what, (long long)i, (long long)max);
+        lvk_errorf(L, "%s %lld out of range 1..%lld", what, (long long)i, (long long)max);
     return i - 1;
 }
 

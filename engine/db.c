@@ -524,6 +524,33 @@ void vk_cursor_close(vk_cursor *c)
     free(c);
 }
 
+int vk_db_execute(vk_db *db, const char *sql, const vk_value *params, int nparams,
+                  vk_rows **out)
+{
+    *out = NULL;
+    if (!db->drv->ncols)
+        return vk_fail(VK_ESTATE, "the %s driver cannot run arbitrary statements", db->drv->name);
+    vk_stmt *st;
+    int rc = db->drv->query(db, sql, params, nparams, &st);
+    if (rc)
+        return rc;
+    int n = db->drv->ncols(st);
+    vk_rows *r = vk_rows_new(n);
+    vk_value *row = vk_calloc((size_t)n + 1, sizeof(vk_value));
+    rc = (r && row) ? VK_OK : VK_ENOMEM;
+    while (rc == VK_OK && (rc = db->drv->next(st, row, n)) == 1)
+        rc = vk_rows_append(r, row);
+    db->drv->finish(st);
+    free(row);
+    if (rc) {
+        vk_rows_free(r);
+        return rc;
+    }
+    vk_rows_seal(r);
+    *out = r;
+    return VK_OK;
+}
+
 /* ---------- fetch by idx ---------- */
 
 static int cmp_i64(const void *a, const void *b)

@@ -28,6 +28,16 @@ int vk_fail(int code, const char *fmt, ...)
     return code;
 }
 
+int vk_set_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    va_end(ap);
+    errcode = code;
+    return code;
+}
+
 int vk_fail_context(const char *fmt, ...)
 {
     char prefix[512], old[VK_ERRMSG_MAX];

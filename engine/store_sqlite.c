@@ -253,6 +253,8 @@ static void sq_finish(vk_stmt *s)
     free(s);
 }
 
+static int sq_ncols(vk_stmt *s) { return sqlite3_column_count(s->st); }
+
 /* ---------- catalog ---------- */
 
 static vk_type affinity(const char *decl)
@@ -512,6 +514,7 @@ const vk_driver vk_sqlite_driver = {
     .query = sq_query,
     .next = sq_next,
     .finish = sq_finish,
+    .ncols = sq_ncols,
     .describe = sq_describe,
     .insert = sq_insert,
     .fetch = sq_fetch,

@@ -37,6 +37,12 @@ enum {
 /* last error of this thread; never NULL */
 const char *vk_errmsg(void);
 int vk_errcode(void);
+/* sets this thread's error (for callers that report through the engine) */
+int vk_set_error(int code, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 /* ---------- values (row cells and bound parameters) ---------- */
 typedef enum { VK_NULL = 0, VK_INT, VK_REAL, VK_TEXT, VK_BLOB, VK_BOOL } vk_type;
@@ -186,6 +192,11 @@ int vk_cursor_next(vk_cursor *c, int64_t max, vk_rows **out);
 void vk_cursor_close(vk_cursor *c);
 /* "?" (SQLite: ?1 ?2) or "$" (PostgreSQL: $1 $2) */
 const char *vk_db_placeholder(const vk_db *db);
+
+/* Runs any SQL statement with bound parameters (driver placeholders) and
+ * collects every result row: the escape hatch for maintenance and tests. */
+int vk_db_execute(vk_db *db, const char *sql, const vk_value *params, int nparams,
+                  vk_rows **out);
 
 /* rows for the given idx values, in that order (missing ids: NULL cells) */
 int vk_db_fetch(vk_db *db, const int64_t *ids, int64_t n, const int *cols, int ncols,

@@ -81,6 +81,8 @@ typedef struct vk_driver {
     /* fills row[0..ncols); values stay valid until the next call; 1 = row, 0 = done */
     int (*next)(vk_stmt *st, vk_value *row, int ncols);
     void (*finish)(vk_stmt *st);
+    /* number of result columns of a running query (for vk_db_execute) */
+    int (*ncols)(vk_stmt *st);
     /* reads the table's columns from the catalog; *exists = 0 when absent */
     int (*describe)(vk_db *db, int *exists, vk_column **cols, int *ncols);
     /* writes every row of the batch (inside the caller's transaction) */

@@ -615,6 +615,23 @@ function DB:count()
   return self._h:count()
 end
 
+--- Runs an SQL statement on the table's connection with bound values
+-- (placeholders ?1 ?2 ... on SQLite, $1 $2 ... on PostgreSQL) and returns
+-- its rows as arrays. Writing to the table this way bypasses the index:
+-- call sync_index_to_db() afterwards.
+function DB:execute(sql, params)
+  check_open(self)
+  if type(sql) ~= "string" then error("execute: sql must be a string", 2) end
+  if params ~= nil and type(params) ~= "table" then error("execute: params must be an array", 2) end
+  return self._h:execute(sql, params or {})
+end
+
+--- The placeholder for the n-th bound value on this database ("?1" or "$1").
+function DB:placeholder(n)
+  check_open(self)
+  return self._h:info().placeholder .. tostring(n)
+end
+
 --- Records for the given idx values, in that order.
 function DB:fetch(ids, ...)
   check_open(self)

@@ -30,6 +30,10 @@ if [ ! -d "$src/faiss-$upstream/c_api" ]; then
     tar -xzf "$src/faiss_$upstream.orig.tar.gz" -C "$src"
 fi
 cdir="$src/faiss-$upstream/c_api"
+# The C API prints every exception to stderr before returning its error code;
+# VekterDB reports the same text through its own errors, so the copy we
+# compile stays quiet (nginx error logs, ETL output).
+sed -i '/std::cerr/d' "$cdir/macros_impl.h"
 obj="$out/obj"
 mkdir -p "$obj"
 # system headers (/usr/include/faiss) match the installed libfaiss.a exactly
