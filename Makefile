@@ -15,7 +15,7 @@ CC ?= cc
 CXX ?= g++
 OPT ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wmissing-prototypes
-CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -D_GNU_SOURCE -Iengine $(EXTRA_CFLAGS)
+CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -D_GNU_SOURCE -Iengine -I/usr/include/postgresql $(EXTRA_CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) -fPIC -Wall -Wextra -Werror -fopenmp -Iengine $(EXTRA_CFLAGS)
 
 BUILD ?= build
