@@ -8,7 +8,7 @@ local H = require "spec.helper"
 local N, D = 100000, 64
 local THRESHOLD = 0.8
 
-describe("index types on 100,000 vectors", function()
+describe("index types on 100,000 vectors #slow", function()
   local url, name, query
 
   setup(function()

@@ -19,11 +19,11 @@ count() {
     echo "   $p passed, $f failed"
 }
 
-# run_ctests: every engine C test (TAP)
+# run_ctests [SUFFIX]: every engine C test (TAP)
 run_ctests() {
     for t in "$BUILD"/ctest/test_*; do
         [ -x "$t" ] || continue
-        name=$(basename "$t")
+        name=$(basename "$t")${1:-}
         echo "== C test $name"
         log="$out/$name.tap"
         "$t" > "$log" 2>&1
@@ -42,7 +42,11 @@ run_busted() {
     label=$1 interp=$2 backend=$3 pattern=${4:-_spec}
     echo "== busted: $label"
     log="$out/busted-$label.tap"
-    VEKTERDB_TEST_BACKEND=$backend busted --lua="$interp" -o TAP --pattern="$pattern" spec > "$log" 2>&1
+    (
+        if [ -n "${PRELOAD:-}" ]; then export LD_PRELOAD="$PRELOAD"; fi
+        VEKTERDB_TEST_BACKEND=$backend \
+            busted --lua="$interp" -o TAP --pattern="$pattern" ${BUSTED_EXTRA:-} spec
+    ) > "$log" 2>&1
     rc=$?
     # a failing test prints its message after "not ok": show them
     awk '/^not ok/{show=1} /^ok /{show=0} show' "$log" | head -60
@@ -53,8 +57,41 @@ run_busted() {
     count "$log"
 }
 
+# run_asan: the C tests and the busted suite (specs tagged #slow left out)
+# again, built with AddressSanitizer and UndefinedBehaviorSanitizer
+run_asan() {
+    [ "${VEKTERDB_TEST_ASAN:-1}" = 1 ] || return 0
+    echo "== building the AddressSanitizer + UBSan flavour"
+    if ! make --no-print-directory asan-build > "$out/asan-build.log" 2>&1; then
+        tail -30 "$out/asan-build.log"
+        echo "   the sanitizer build failed"
+        failed=$((failed + 1))
+        return
+    fi
+    (
+        BUILD=build-asan
+        export LUA_CPATH="$PWD/build-asan/lua$LUA_VERSION/?.so;;"
+        export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+        export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+        passed=0 failed=0
+        run_ctests -asan
+        # libstdc++ with the runtime: ASan must see C++'s throw before the module loads
+        PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libstdc++.so)" \
+        BUSTED_EXTRA="--exclude-tags=slow" \
+            run_busted sqlite-lua5.4-asan "$LUA" sqlite
+        echo "$passed $failed" > "$out/asan.counts"
+    )
+    read p f < "$out/asan.counts"
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+LUA_VERSION=${LUA_VERSION:-5.4}
+if [ "${VEKTERDB_TEST_ONLY_ASAN:-0}" != 1 ]; then
 run_ctests
 run_busted sqlite-lua5.4 "$LUA" sqlite
+fi
+run_asan
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
