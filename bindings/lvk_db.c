@@ -18,10 +18,29 @@ struct lvk_cursor {
     int64_t pos;
     int *cols;             /* db column numbers */
     int ncols;
+    int orphaned;          /* its database was closed under it */
     lvk_cursor *next;
 };
 
 #define CURSOR_BLOCK 256
+
+/* ---------- strings handed to C: no embedded NUL ---------- */
+
+static const char *cstr(lua_State *L, int idx, const char *what)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!s)
+        lvk_errorf(L, "%s must be a string, got %s", what, luaL_typename(L, idx));
+    if (strlen(s) != len)
+        lvk_errorf(L, "%s contains a NUL byte", what);
+    return s;
+}
+
+static const char *optcstr(lua_State *L, int idx, const char *what)
+{
+    return lua_isnoneornil(L, idx) ? NULL : cstr(L, idx, what);
+}
 
 /* ---------- handle ---------- */
 
@@ -59,8 +78,10 @@ static void cursor_release(lvk_cursor *c)
 static int h_close(lua_State *L)
 {
     lvk_db *h = toh(L, 1);
-    while (h->cursors)
+    while (h->cursors) {
+        h->cursors->orphaned = 1;
         cursor_release(h->cursors);
+    }
     vk_db_close(h->db);
     h->db = NULL;
     return 0;
@@ -80,14 +101,12 @@ static int h_tostring(lua_State *L)
 /* open(url, { "key=value", ... }) */
 static int h_open(lua_State *L)
 {
-    const char *url = luaL_checkstring(L, 1);
+    const char *url = cstr(L, 1, "the database URL");
     int nopts = lua_istable(L, 2) ? (int)lua_rawlen(L, 2) : 0;
     const char **opts = lua_newuserdatauv(L, sizeof(char *) * (size_t)(nopts + 1), 0);
     for (int i = 0; i < nopts; i++) {
         lua_rawgeti(L, 2, i + 1);
-        opts[i] = lua_tostring(L, -1);
-        if (!opts[i])
-            return lvk_errorf(L, "connection option %d is not a string", i + 1);
+        opts[i] = cstr(L, -1, "a connection option");
         lua_pop(L, 1);   /* the string stays alive in the table */
     }
     lvk_db *h = lua_newuserdatauv(L, sizeof *h, 0);
@@ -131,10 +150,10 @@ static int opt_bool(lua_State *L, int t, const char *k, int dflt)
 static int h_use_table(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
-    const char *schema = luaL_optstring(L, 2, NULL);
-    const char *table = luaL_checkstring(L, 3);
-    const char *idx_name = luaL_checkstring(L, 4);
-    const char *vector_name = luaL_checkstring(L, 5);
+    const char *schema = optcstr(L, 2, "the schema name");
+    const char *table = cstr(L, 3, "the table name");
+    const char *idx_name = cstr(L, 4, "idx_name");
+    const char *vector_name = cstr(L, 5, "vector_name");
     int n = lua_istable(L, 6) ? (int)lua_rawlen(L, 6) : 0;
     vk_column *cols = lua_newuserdatauv(L, sizeof(vk_column) * (size_t)(n + 1), 0);
     for (int i = 0; i < n; i++) {
@@ -143,9 +162,9 @@ static int h_use_table(lua_State *L)
         if (!lua_istable(L, t))
             return lvk_errorf(L, "column %d must be a table", i + 1);
         lua_getfield(L, t, "name");
-        cols[i].name = lua_tostring(L, -1);
-        if (!cols[i].name)
+        if (lua_isnil(L, -1))
             return lvk_errorf(L, "column %d has no name", i + 1);
+        cols[i].name = cstr(L, -1, "a column name");
         lua_getfield(L, t, "type");
         const char *ty = lua_tostring(L, -1);
         cols[i].type = parse_type(L, ty ? ty : "text", cols[i].name);
@@ -254,9 +273,7 @@ static int *checkcols(lua_State *L, vk_db *db, int idx, int *n)
     int *cols = lua_newuserdatauv(L, sizeof(int) * (size_t)(*n + 1), 0);
     for (int i = 0; i < *n; i++) {
         lua_rawgeti(L, idx, i + 1);
-        const char *name = lua_tostring(L, -1);
-        if (!name)
-            lvk_errorf(L, "column names must be strings");
+        const char *name = cstr(L, -1, "a column name");
         cols[i] = col_of(L, db, name);
         lua_pop(L, 1);
     }
@@ -683,7 +700,7 @@ static int h_nearest(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
     vk_index *ix = search_index(L, db);
-    const char *where = luaL_optstring(L, 2, NULL);
+    const char *where = optcstr(L, 2, "the where-clause");
     int nparams;
     vk_value *params = checkparams(L, 3, &nparams);    /* 7 */
     search_args a;
@@ -769,7 +786,7 @@ static int h_fetch(lua_State *L)
 static int h_execute(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
-    const char *sql = luaL_checkstring(L, 2);
+    const char *sql = cstr(L, 2, "the SQL statement");
     int nparams;
     vk_value *params = checkparams(L, 3, &nparams);
     void **rslot = lvk_box(L, free_rows);
@@ -811,8 +828,8 @@ static int h_select(lua_State *L)
 {
     lvk_db *h = toh(L, 1);
     vk_db *db = checkdb(L, 1);
-    const char *where = luaL_optstring(L, 3, NULL);
-    const char *order = luaL_optstring(L, 5, NULL);
+    const char *where = optcstr(L, 3, "the where-clause");
+    const char *order = optcstr(L, 5, "the order clause");
     int ncols;
     int *cols = checkcols(L, db, 2, &ncols);
     if (ncols == 0)
@@ -842,11 +859,10 @@ static int h_select(lua_State *L)
 static int cur_next(lua_State *L)
 {
     lvk_cursor *c = tocursor(L, 1);
-    if (!c->owner || !c->owner->db) {
-        if (c->c == NULL && c->owner == NULL && c->cols == NULL)
-            return lua_pushnil(L), 1;
+    if (c->orphaned)
         return lvk_errorf(L, "attempt to use a cursor of a closed database");
-    }
+    if (!c->owner)
+        return lua_pushnil(L), 1;   /* finished or closed */
     if (!c->rows || c->pos >= vk_rows_count(c->rows)) {
         vk_rows_free(c->rows);
         c->rows = NULL;
@@ -932,7 +948,7 @@ static int h_sync(lua_State *L)
     int64_t bs, added;
     if (!lvk_tointeger(L, 2, &bs) || bs <= 0)
         return luaL_argerror(L, 2, "batch_size must be a positive integer");
-    const char *path = luaL_optstring(L, 3, NULL);
+    const char *path = optcstr(L, 3, "the index file name");
     progress p = {L, lua_isfunction(L, 4) ? 4 : 0};
     if (vk_db_sync_index(db, bs, path, call_progress, &p, &added))
         return lvk_error(L);

@@ -49,6 +49,8 @@ static int ix_factory(lua_State *L)
     if (!lvk_tointeger(L, 1, &d) || d <= 0 || d > (1 << 20))
         return luaL_argerror(L, 1, "dimension must be a positive integer");
     const char *desc = luaL_checkstring(L, 2);
+    if (strlen(desc) != lua_rawlen(L, 2))
+        return lvk_errorf(L, "the factory string contains a NUL byte");
     int metric = metric_arg(L, 3);
     vk_index *ix;
     if (vk_index_factory(&ix, (int)d, desc, metric))
@@ -61,6 +63,8 @@ static int ix_factory(lua_State *L)
 static int ix_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    if (strlen(path) != lua_rawlen(L, 1))
+        return lvk_errorf(L, "the index file name contains a NUL byte");
     vk_index *ix;
     if (vk_index_read(&ix, path, lua_toboolean(L, 2)))
         return lvk_error(L);

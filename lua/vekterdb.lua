@@ -694,6 +694,11 @@ function M.load(config_file, url, opts)
     connect_args = opts.connect_args,
     mmap = opts.mmap,
   })
+  if str(cfg.metric) and db.index and normalize_metric(cfg.metric) ~= db.metric then
+    db:close()
+    error(string.format("vekterdb.load: %s says metric %s but index file %s uses %s", config_file,
+      cfg.metric, cfg.faiss_index, db.metric), 2)
+  end
   if str(cfg.faiss_runtime_parameters) and db.index then
     db:set_faiss_runtime_parameters(cfg.faiss_runtime_parameters)
   end

@@ -1,0 +1,124 @@
+-- Hostile strings: names, values, patterns and URLs are validated, quoted or bound.
+local vekterdb = require "vekterdb"
+local H = require "spec.helper"
+
+local HOSTILE = { [[a"b]], "x'; DROP TABLE t; --", "semi;colon", "dash -- comment", "spa ce", "ünïcödé" }
+
+describe("hostile table and column names", function()
+  for _, evil in ipairs(HOSTILE) do
+    it("round-trip a table and a column named " .. string.format("%q", evil), function()
+      local db, url = H.new({ file = true, columns = { { name = evil, type = "text" } } }, evil)
+      db:insert({ { vector = { 1, 2 }, [evil] = evil }, { vector = { 2, 1 }, [evil] = "other" } })
+      local got = {}
+      for rec in db:select(db.Record[evil]:eq(evil), evil, "idx") do got[#got + 1] = rec end
+      assert.are.equal(1, #got)
+      assert.are.equal(evil, got[1][evil])
+      local file = H.path("hostile.index")
+      db:create_index(file, "Flat")
+      local nb = db:nearest_neighbors(evil, { evil }, 1, evil)
+      assert.are.equal("other", nb[1].neighbors[1][evil])
+      db:close()
+      local again = vekterdb.new(evil, { url = url, faiss_index = file })
+      assert.are.equal(2, again:count())
+      assert.are.equal(evil, again.columns[3].name)
+      again:close()
+      os.remove(file)
+    end)
+  end
+
+  it("refuses NUL bytes and names that are too long", function()
+    assert.truthy(H.error_of(vekterdb.new, "a\0b", { url = H.url() }):find("the table name contains a NUL byte", 1, true))
+    assert.truthy(H.error_of(vekterdb.new, "t", { url = H.url(), columns = { { name = "c\0d", type = "text" } } })
+      :find("a column name contains a NUL byte", 1, true))
+    assert.truthy(H.error_of(vekterdb.new, string.rep("n", 200), { url = H.url() })
+      :find("table name is longer than 128 bytes", 1, true))
+    assert.truthy(H.error_of(vekterdb.new, "t\n", { url = H.url() }):find("table name contains a control character", 1, true))
+    local db = H.new()
+    db:insert({ { vector = { 1 } } })
+    assert.truthy(H.error_of(db.select, db, nil, "idx\0vector"):find("has no column", 1, true))
+    db:close()
+  end)
+end)
+
+describe("hostile values", function()
+  it("are bound, NUL bytes and quotes included", function()
+    local db = H.new({ columns = { { name = "s", type = "text" }, { name = "b", type = "blob" } } })
+    local nasty = "it's \0 a \"trap\"; DELETE FROM x; --"
+    db:insert({ { vector = { 1 }, s = nasty, b = "\0\1\2\255" }, { vector = { 2 }, s = "plain" } })
+    local rec = db:select(db.Record.s:eq(nasty), "s", "b")()
+    assert.are.equal(nasty, rec.s)
+    assert.are.equal("\0\1\2\255", rec.b)
+    assert.are.equal(1, #(function() local t = {} for r in db:select(db.Record.s:like("it's%")) do t[#t + 1] = r end return t end)())
+    local n = 0
+    for _ in db:select(db.Record.s:like("50\\%", "\\")) do n = n + 1 end
+    assert.are.equal(0, n)
+    assert.are.equal(2, db:count())
+    db:close()
+  end)
+
+  it("in URLs are refused with a clear message", function()
+    assert.truthy(H.error_of(vekterdb.new, "t", { url = "sqlite:///a\0b" }):find("the database URL contains a NUL byte", 1, true))
+    assert.truthy(H.error_of(vekterdb.new, "t", { url = "sqlite:///%00x" }):find("bad percent escape", 1, true))
+    assert.truthy(H.error_of(vekterdb.new, "t", { url = "sqlite://" .. string.rep("/", 9000) })
+      :find("longer than 8192 characters", 1, true))
+  end)
+end)
+
+describe("misuse from Lua", function()
+  it("never crashes the interpreter", function()
+    local db = H.new()
+    db:insert({ { vector = { 1, 2 } }, { vector = { 2, 3 } } })
+    local file = H.path("misuse.index")
+    db:create_index(file, "Flat")
+    local calls = {
+      function() db:search("not a vector", 1) end,
+      function() db:search({ 1, 2 }, 2 ^ 40) end,
+      function() db:search({ { 1, 2 }, { 1 } }, 1) end,
+      function() db:search(nil, 1) end,
+      function() db:insert(42) end,
+      function() db:insert({ 42 }) end,
+      function() db:insert({}, { batch_size = 0 }) end,
+      function() db:insert({ { vector = { 1, 2 }, idx = -1 } }) end,
+      function() db:insert({ { vector = { 1, 2 }, idx = 2.5 } }) end,
+      function() db:nearest_neighbors(42, 1) end,
+      function() db:select(db.Record.idx:eq(1), 42)() end,
+      function() db:similarity({ 1 }, { 1, 2 }) end,
+      function() db:sample_vectors(-1) end,
+      function() db._h.search(42) end,
+      function() vekterdb.matrix(-1, 2) end,
+      function() vekterdb.matrix(2 ^ 40, 2 ^ 40) end,
+      function() vekterdb.faiss.index_factory(0, "Flat") end,
+      function() db.index:add({ 1, 2, 3 }) end,
+    }
+    for i, fn in ipairs(calls) do
+      local ok, err = pcall(fn)
+      assert(not ok, "call " .. i .. " should have raised")
+      assert.are.equal("string", type(err))
+    end
+    -- empty inputs are fine
+    assert.are.equal(0, db:insert({}))
+    assert.are.equal(0, db:insert(function() return nil end))
+    assert.are.equal(2, db:count())
+    db:close()
+    os.remove(file)
+  end)
+
+  it("keeps a cursor safe after its database closes or is collected", function()
+    local db = H.new()
+    db:insert({ { vector = { 1 } }, { vector = { 2 } } })
+    local it = db:select()
+    db:close()
+    assert.truthy(H.error_of(it):find("closed database", 1, true))
+    local it2
+    do
+      local db2 = H.new()
+      db2:insert({ { vector = { 1 } }, { vector = { 2 } }, { vector = { 3 } } })
+      it2 = db2:select(nil, "idx")
+    end
+    collectgarbage()
+    collectgarbage()
+    local n = 0
+    for _ in it2 do n = n + 1 end
+    assert.are.equal(3, n)   -- the cursor kept its connection alive
+  end)
+end)
