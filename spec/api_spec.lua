@@ -75,6 +75,42 @@ describe("vekterdb.new", function()
   end)
 end)
 
+describe("a table in the Python VekterDB's layout", function()
+  it("opens from its name and URL, and is searched", function()
+    if H.backend ~= "sqlite" then
+      pending("the PostgreSQL layout is covered by spec/pg_spec.lua")
+      return
+    end
+    local url = H.url(true)
+    local admin = vekterdb.new("admin_" .. H.table_name(), { url = url })
+    -- what SQLAlchemy emits for VekterDB("tutorial", columns_dict={"id": {Text, unique, index}})
+    admin:execute([[CREATE TABLE tutorial (
+      idx BIGINT NOT NULL,
+      vector BLOB NOT NULL,
+      id TEXT NOT NULL,
+      PRIMARY KEY (idx))]])
+    admin:execute("CREATE UNIQUE INDEX ix_tutorial_id ON tutorial (id)")
+    local r = H.rng(12)
+    local vecs = {}
+    for i = 0, 49 do
+      vecs[i] = r.vector(D)
+      admin:execute("INSERT INTO tutorial (idx, vector, id) VALUES (?1, ?2, ?3)",
+        { i, vekterdb.serialize_vector(vecs[i]), tostring(i) })
+    end
+    admin:close()
+    local db = vekterdb.new("tutorial", { url = url })
+    assert.are.equal(D, db.d)
+    local id = db.columns[3]
+    assert.are.same({ "id", "text", true, false, true }, { id.name, id.type, id.unique, id.nullable, id.index })
+    db:create_index(H.path("py.index"), "Flat", { metric = "l2" })
+    local res = db:nearest_neighbors(db.Record.id:in_({ "7" }), 1, "id")
+    assert.are.equal("7", res[1].id)
+    local best = db:search(vecs[7], 1, "id")[1].neighbors[1]
+    assert.are.same({ id = "7", metric = 0 }, best)
+    db:close()
+  end)
+end)
+
 describe("insert", function()
   it("takes an array of records, in batches, and returns the count", function()
     local db = new_db()
