@@ -72,27 +72,33 @@ $(BUILD)/faiss_c/libfaiss_c.a:
 
 $(BUILD)/obj/%.o: engine/%.c $(ENGINE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/obj/faiss_ext.o: engine/faiss_ext.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
+	@echo "  CXX     $<"
+	@$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
 $(ENGINE_LIB): $(ENGINE_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/lua$(LUA_VERSION)/obj/%.o: bindings/%.c bindings/lvk.h bindings/compat.h engine/vekterdb.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -I$(LUA_INCDIR) -fvisibility=hidden -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -I$(LUA_INCDIR) -fvisibility=hidden -c $< -o $@
 
 $(CORE_SO): $(BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAG) -o $@ $(BIND_OBJ) $(ENGINE_LIB) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LIBFLAG) -o $@ $(BIND_OBJ) $(ENGINE_LIB) $(LIBS)
 
 $(BUILD)/ctest/%: spec/c/%.c spec/c/ctest.h $(ENGINE_LIB) $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Ispec/c $< -o $@ $(ENGINE_LIB) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_ALL) -Ispec/c $< -o $@ $(ENGINE_LIB) $(LIBS)
 
 demo: deps
 	@$(MAKE) --no-print-directory build

@@ -164,6 +164,8 @@ void lvk_open_index(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, ix_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, ix_gc);
+    lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, ix_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_newtable(L);
