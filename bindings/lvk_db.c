@@ -632,9 +632,18 @@ static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, se
     vk_index *ix = search_index(L, db);
     if (vk_db_search(db, q, nq, a->k, &a->o, vk_index_metric(ix), h))
         lvk_error(L);
-    /* neighbor records, fetched once for the whole batch */
+    /* neighbor records, fetched once for the whole batch; idx is known
+     * from the hits and never fetched */
+    int idx_col = vk_db_column_index(db, vk_db_idx_name(db)), want_idx = 0, nf = 0;
+    int *fcols = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 1), 0);
+    for (int c = 0; c < ncols; c++) {
+        if (cols[c] == idx_col)
+            want_idx = 1;
+        else
+            fcols[nf++] = cols[c];
+    }
     vk_rows *nb = NULL;
-    if (ncols > 0) {
+    if (nf > 0) {
         int64_t total = 0;
         for (int64_t i = 0; i < nq; i++)
             total += h->count[i];
@@ -644,7 +653,7 @@ static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, se
             for (int64_t j = 0; j < h->count[i]; j++)
                 ids[total++] = h->ids[i * h->k + j];
         void **rslot = lvk_box(L, free_rows);
-        if (vk_db_fetch(db, ids, total, cols, ncols, &nb))
+        if (vk_db_fetch(db, ids, total, fcols, nf, &nb))
             lvk_error(L);
         *rslot = nb;
     }
@@ -657,7 +666,11 @@ static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, se
         for (int64_t j = 0; j < h->count[i]; j++, row++) {
             lua_createtable(L, 0, ncols + 1);
             if (nb)
-                set_record(L, db, nb, row, 0, cols, ncols);
+                set_record(L, db, nb, row, 0, fcols, nf);
+            if (want_idx) {
+                lvk_pushint64(L, h->ids[i * h->k + j]);
+                lua_setfield(L, -2, vk_db_idx_name(db));
+            }
             lua_pushnumber(L, h->metric[i * h->k + j]);
             lua_setfield(L, -2, "metric");
             lua_rawseti(L, -2, (lua_Integer)j + 1);

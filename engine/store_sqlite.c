@@ -469,6 +469,11 @@ static int sq_fetch(vk_db *db, const i64 *ids, i64 n, const int *cols, int ncols
     vk_value *row = vk_calloc((size_t)ncols + 1, sizeof(vk_value));
     if (!r || !row)
         rc = VK_ENOMEM;
+    /* one read transaction around the lookups: the file lock is taken once,
+     * not once per statement */
+    int own_txn = rc == VK_OK && n > 1 && sqlite3_get_autocommit(c->h);
+    if (own_txn && sqlite3_exec(c->h, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        own_txn = 0;
     /* one B-tree lookup per id: no round trips to pay in an embedded database */
     for (i64 i = 0; i < n && rc == VK_OK; i++) {
         sqlite3_bind_int64(st, 1, ids[i]);
@@ -483,6 +488,8 @@ static int sq_fetch(vk_db *db, const i64 *ids, i64 n, const int *cols, int ncols
         sqlite3_reset(st);
     }
     release(st, slot);
+    if (own_txn)
+        sqlite3_exec(c->h, "COMMIT", NULL, NULL, NULL);
     free(row);
     if (rc) {
         vk_rows_free(r);
