@@ -42,6 +42,9 @@ extern const luaL_Reg lvk_index_funcs[];
 void lvk_open_db(lua_State *L);
 extern const luaL_Reg lvk_db_funcs[];
 
+/* lvk_io.c: vector files (engine/vk_io.h) */
+extern const luaL_Reg lvk_io_funcs[];
+
 /* lvk_core.c */
 int lvk_error(lua_State *L);                  /* raises vk_errmsg() */
 /* raises a message formatted by the C library's printf rules */

@@ -167,6 +167,7 @@ LVK_EXPORT int luaopen_vekterdb_core(lua_State *L)
     lvk_setfuncs(L, lvk_vector_funcs);
     lvk_setfuncs(L, lvk_index_funcs);
     lvk_setfuncs(L, lvk_db_funcs);
+    lvk_setfuncs(L, lvk_io_funcs);
     lua_pushliteral(L, VK_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

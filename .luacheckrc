@@ -1,0 +1,11 @@
+-- luacheck configuration for `make lint` (bin/tools.mk).
+-- The library runs on Lua 5.1/LuaJIT as well as 5.4: allow what any of them has.
+std = "max"
+max_line_length = 120
+codes = true
+
+-- the command-line tool has no .lua extension
+files["bin/vekterdb"] = { std = "max" }
+
+-- specs: busted's globals; test names and expected messages make long lines
+files["spec"] = { std = "+busted", max_line_length = false }
