@@ -490,13 +490,15 @@ int vk_cursor_next(vk_cursor *c, int64_t max, vk_rows **out)
     vk_rows *r = vk_rows_new(c->ncols);
     if (!r)
         return VK_ENOMEM;
-    int rc = VK_OK;
+    int rc = 1;   /* 1: the statement may hold more rows, 0: it is done */
     while (r->nrows < max) {
         rc = c->db->drv->next(c->st, c->row, c->ncols);
         if (rc != 1)
             break;
-        if ((rc = vk_rows_append(r, c->row)))
+        if (vk_rows_append(r, c->row)) {
+            rc = VK_ENOMEM;
             break;
+        }
     }
     if (rc == 0 || rc == 1) {
         if (rc == 0) {

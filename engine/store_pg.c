@@ -223,10 +223,25 @@ static void squeeze(char *out, size_t cap, const char *s)
     out[n] = '\0';
 }
 
+/* libpq's own message without its severity and its advice lines */
+static void first_line(char *out, size_t cap, const char *s)
+{
+    static const char *const prefixes[] = {"FATAL:", "ERROR:", "PANIC:"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+            s += strlen(prefixes[i]);
+    while (*s == ' ')
+        s++;
+    int n = (int)strcspn(s, "\n");
+    snprintf(out, cap, "%.*s", n, s);
+}
+
+/* in_txn: a transaction was open; the driver's own read transaction does
+ * not count, its loss costs nothing but the cursor */
 static void mark_lost(pg_conn *c, int in_txn)
 {
     if (!c->lost)
-        c->lost_in_txn = in_txn;
+        c->lost_in_txn = in_txn && !c->own_txn;
     c->lost = 1;
     c->own_txn = 0;
     for (vk_stmt *s = c->stmts; s; s = s->next)
@@ -240,13 +255,16 @@ static int pg_fail(pg_conn *c, const PGresult *res, const char *what)
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     char msg[1024], det[512];
-    squeeze(msg, sizeof msg, primary ? primary : PQerrorMessage(c->pg));
+    if (primary)
+        squeeze(msg, sizeof msg, primary);
+    else
+        first_line(msg, sizeof msg, PQerrorMessage(c->pg));
     squeeze(det, sizeof det, detail);
     int code = state && strncmp(state, "23", 2) == 0 ? VK_ECONSTRAINT : VK_ESQL;
     const char *lost = "";
     if (PQstatus(c->pg) == CONNECTION_BAD) {
-        lost = "connection to PostgreSQL lost: ";
-        mark_lost(c, c->lost ? c->lost_in_txn : 1);
+        lost = "the connection was lost: ";
+        mark_lost(c, 1);
     }
     if (*det)
         return vk_fail(code, "%s: %s%s (%s)", what, lost, msg, det);
@@ -291,8 +309,22 @@ static int usable(pg_conn *c, const char *what)
         }
     }
     char msg[512];
-    squeeze(msg, sizeof msg, PQerrorMessage(c->pg));
-    return vk_fail(VK_ESQL, "%s: connection to PostgreSQL lost%s%s", what, *msg ? ": " : "", msg);
+    first_line(msg, sizeof msg, PQerrorMessage(c->pg));
+    if (c->lost_in_txn)
+        return vk_fail(VK_ESQL, "%s: the connection was lost during a transaction (%s): "
+                       "ROLLBACK to reconnect", what, msg);
+    return vk_fail(VK_ESQL, "%s: the connection was lost: %s", what, msg);
+}
+
+/* ROLLBACK after the connection broke in a transaction: nothing left to undo */
+static int rollback_of_lost_txn(pg_conn *c, const char *sql)
+{
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+        sql++;
+    if (!c->lost || !c->lost_in_txn || strncasecmp(sql, "ROLLBACK", 8) != 0)
+        return 0;
+    c->lost_in_txn = 0;
+    return 1;
 }
 
 /* runs sql (with p, or as a simple query); NULL with the error set on failure */
@@ -465,10 +497,8 @@ static void pg_disconnect(vk_db *db)
 static int pg_exec(vk_db *db, const char *sql)
 {
     pg_conn *c = CONN(db);
-    if (c->lost && c->lost_in_txn && strcmp(sql, "ROLLBACK") == 0) {
-        c->lost_in_txn = 0;   /* the server dropped that transaction already */
+    if (rollback_of_lost_txn(c, sql))
         return VK_OK;
-    }
     int rc = end_own_txn(c);
     return rc ? rc : run_ok(c, sql, "PostgreSQL error");
 }
@@ -511,12 +541,21 @@ static int param_value(pg_params *p, int i, const vk_value *v)
         p->lens[i] = -1;
         return VK_OK;
     case VK_INT:
-    case VK_REAL:
-        p->types[i] = v->type == VK_INT ? OID_INT8 : OID_FLOAT8;
-        if (v->type == VK_INT)
+        /* typed as a literal would be: integer when it fits, else bigint */
+        if (v->i >= INT32_MIN && v->i <= INT32_MAX) {
+            p->types[i] = OID_INT4;
+            put_u32(w, (uint32_t)v->i);
+            p->lens[i] = 4;
+        } else {
+            p->types[i] = OID_INT8;
             put_u64(w, (u64)v->i);
-        else
-            put_f64(w, v->r);
+            p->lens[i] = 8;
+        }
+        rc = vk_buf_add(&p->bytes, w, (size_t)p->lens[i]);
+        break;
+    case VK_REAL:
+        p->types[i] = OID_FLOAT8;
+        put_f64(w, v->r);
         rc = vk_buf_add(&p->bytes, w, 8);
         p->lens[i] = 8;
         break;
@@ -798,6 +837,8 @@ static int pg_query(vk_db *db, const char *sql, const vk_value *params, int npar
     vk_stmt *s = rc ? NULL : vk_calloc(1, sizeof *s);
     if (!s)
         rc = rc ? rc : VK_ENOMEM;
+    else if (rollback_of_lost_txn(c, sql))
+        s->done = 1, s->state = ST_CLOSED;
     else if (is_select(sql))
         rc = open_cursor(c, s, sql, &p);
     else
@@ -938,6 +979,9 @@ static int put_field(vk_buf *o, Oid t, const vk_value *v, const char *col)
     case OID_JSONB: w[4] = 1; n = 1; break;   /* version, then the text */
     default: bytes = v->s; n = v->len; break;
     }
+    if (t != OID_BYTEA && v->type == VK_TEXT && memchr(v->s, 0, v->len))
+        return vk_fail(VK_EINVAL, "column '%s' holds a NUL byte, which PostgreSQL text cannot store",
+                       col);
     size_t extra = t == OID_JSONB ? v->len : 0;
     put_u32(w, (uint32_t)(n + extra));
     if (vk_buf_add(o, w, 4) || vk_buf_add(o, bytes, n) || (extra && vk_buf_add(o, v->s, extra)))
@@ -1026,8 +1070,10 @@ static int stream_rows(vk_db *db, const vk_batch *b, int binary)
     vk_buf o = {0};
     int rc = binary ? vk_buf_add(&o, header, sizeof header) : VK_OK;
     for (i64 r = 0; r < b->rows->nrows && rc == VK_OK; r++) {
-        rc = put_row(db, &o, vk_rows_get(b->rows, r, 0), binary);
-        if (rc == VK_OK && o.len >= COPY_CHUNK)
+        if ((rc = put_row(db, &o, vk_rows_get(b->rows, r, 0), binary)))
+            vk_fail_context("cannot insert the record with idx %lld",
+                            (long long)vk_rows_get(b->rows, r, db->idx_col)->i);
+        else if (o.len >= COPY_CHUNK)
             rc = send_copy(CONN(db), &o);
     }
     if (rc == VK_OK && binary)
@@ -1062,6 +1108,8 @@ static int copy_result(vk_db *db, const vk_batch *b, int refused)
     snprintf(saved, sizeof saved, "%s", vk_errmsg());
     PGresult *res;
     while ((res = PQgetResult(c->pg))) {
+        if (PQresultStatus(res) == PGRES_COPY_IN)   /* the end did not get through */
+            PQputCopyEnd(c->pg, "vekterdb could not finish the COPY");
         if (rc == VK_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
             copy_failed(db, b, res);
             rc = vk_errcode();

@@ -43,7 +43,14 @@ end)
 describe("hostile values", function()
   it("are bound, NUL bytes and quotes included", function()
     local db = H.new({ columns = { { name = "s", type = "text" }, { name = "b", type = "blob" } } })
-    local nasty = "it's \0 a \"trap\"; DELETE FROM x; --"
+    -- PostgreSQL's text cannot hold a NUL byte (its bytea can): there it is refused, clearly
+    local nul = "\0"
+    if H.backend == "postgresql" then
+      nul = ""
+      assert.truthy(H.error_of(db.insert, db, { { vector = { 1 }, s = "a\0b" } })
+        :find("column 's' holds a NUL byte, which PostgreSQL text cannot store", 1, true))
+    end
+    local nasty = "it's " .. nul .. " a \"trap\"; DELETE FROM x; --"
     db:insert({ { vector = { 1 }, s = nasty, b = "\0\1\2\255" }, { vector = { 2 }, s = "plain" } })
     local rec = db:select(db.Record.s:eq(nasty), "s", "b")()
     assert.are.equal(nasty, rec.s)
