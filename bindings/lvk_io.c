@@ -132,11 +132,16 @@ static lvk_mat *push_rows(lua_State *L, vk_vfile *f, int64_t first, int64_t coun
 static void push_ids(lua_State *L, vk_vfile *f, int64_t first, int64_t count)
 {
     int64_t d = vk_vfile_dim(f);
+    if (count == 0) {
+        lua_newtable(L);
+        return;
+    }
     void **slot = lvk_box(L, free);
-    if (count && !(*slot = malloc(sizeof(int64_t) * (size_t)(count * d))))
+    int64_t got, *ids = malloc(sizeof(int64_t) * (size_t)(count * d));
+    if (!ids)
         lvk_errorf(L, "out of memory reading %lld x %lld ids", (long long)count, (long long)d);
-    int64_t got, *ids = *slot;
-    if (count && vk_vfile_read_i64(f, first, count, ids, &got))
+    *slot = ids;
+    if (vk_vfile_read_i64(f, first, count, ids, &got))
         lvk_error(L);
     lua_createtable(L, (int)count, 0);
     for (int64_t i = 0; i < count; i++) {

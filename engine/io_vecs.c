@@ -709,7 +709,7 @@ void vk_vwriter_abort(vk_vwriter *w)
         return;
     if (w->fp)
         fclose(w->fp);
-    if (w->created)
+    if (w->created && w->tmp)
         unlink(w->tmp);
     free(w->tmp);
     free(w->path);
