@@ -16,6 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Lua 5.1 and LuaJIT name it in lualib.h, which 5.4 does not need */
+#ifndef LUA_FILEHANDLE
+#define LUA_FILEHANDLE "FILE*"
+#endif
+
 #define LVK_VFILE "vekterdb.VectorFile"
 #define LVK_VWRITER "vekterdb.VectorWriter"
 
