@@ -361,8 +361,9 @@ static int end_own_txn(pg_conn *c)
 {
     if (!c->own_txn)
         return VK_OK;
+    int rc = run_ok(c, "COMMIT", "cannot end a read transaction");
     c->own_txn = 0;
-    return run_ok(c, "COMMIT", "cannot end a read transaction");
+    return rc;
 }
 
 /* after a failed statement: the driver's aborted read transaction is undone */
@@ -389,14 +390,15 @@ static void quiet_notices(void *arg, const char *message)
 static void redact(char *msg, size_t cap, const char *pw)
 {
     size_t pn = pw ? strlen(pw) : 0;
-    char *hit;
-    while (pn && (hit = strstr(msg, pw))) {
+    char *from = msg, *hit;
+    while (pn && (hit = strstr(from, pw))) {
         size_t tail = strlen(hit + pn);
         if ((size_t)(hit - msg) + 3 + tail + 1 > cap)
             tail = cap - (size_t)(hit - msg) - 4;
         memmove(hit + 3, hit + pn, tail);
         memcpy(hit, "***", 3);
         hit[3 + tail] = '\0';
+        from = hit + 3;
     }
 }
 

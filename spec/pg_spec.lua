@@ -428,6 +428,30 @@ describe("PostgreSQL errors", function()
     os.remove(file)
   end)
 
+  it("reports a connection dropped under an open select, and reconnects", function()
+    local db = H.new()
+    local recs = {}
+    for i = 1, 3000 do recs[i] = { vector = { i, 1 } } end
+    db:insert(recs)
+    local pid = db:execute("SELECT pg_backend_pid()")[1][1]
+    local n = 0
+    local err = H.error_of(function()
+      for _ in db:select(nil, "idx") do
+        n = n + 1
+        if n == 10 then
+          one("SELECT pg_terminate_backend($1)", { pid })
+          while one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", { pid }) > 0 do end
+        end
+      end
+    end)
+    assert.are.equal("PostgreSQL error: the connection was lost: terminating connection due to administrator "
+      .. "command", err)
+    assert.is_true(n >= 10 and n < 3000)
+    -- the lost transaction was the driver's own read transaction: nothing to roll back
+    assert.are.equal(3000, db:count())
+    db:close()
+  end)
+
   it("reports a dropped connection inside a transaction and does not reconnect under it", function()
     local db = H.new()
     db:insert({ { vector = { 0, 1 } } })
