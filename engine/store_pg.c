@@ -723,6 +723,24 @@ static int close_cursor(vk_stmt *s)
     return rc;
 }
 
+/* res becomes the current block of rows; fewer than asked for: the end */
+static int take_block(vk_stmt *s, PGresult *res, int rows)
+{
+    s->res = res;
+    s->row = 0;
+    s->nrows = PQntuples(res);
+    if (!s->unesc) {
+        s->ncols = PQnfields(res);
+        if (!(s->unesc = vk_calloc((size_t)s->ncols + 1, sizeof(unsigned char *))))
+            return VK_ENOMEM;
+    }
+    if (s->nrows < rows) {
+        s->done = 1;
+        return close_cursor(s);
+    }
+    return VK_OK;
+}
+
 static int fetch_block(vk_stmt *s, int rows, int binary)
 {
     pg_conn *c = s->c;
@@ -741,18 +759,7 @@ static int fetch_block(vk_stmt *s, int rows, int binary)
         recover_own_txn(c);
         return vk_errcode();
     }
-    s->res = res;
-    s->nrows = PQntuples(res);
-    if (!s->unesc) {
-        s->ncols = PQnfields(res);
-        if (!(s->unesc = vk_calloc((size_t)s->ncols + 1, sizeof(unsigned char *))))
-            return VK_ENOMEM;
-    }
-    if (s->nrows < rows) {
-        s->done = 1;
-        return close_cursor(s);
-    }
-    return VK_OK;
+    return take_block(s, res, rows);
 }
 
 static int is_select(const char *sql)
@@ -766,33 +773,58 @@ static int is_select(const char *sql)
              (next >= '0' && next <= '9'));
 }
 
+/* "[BEGIN; ]DECLARE ...": without parameters the first FETCH goes along,
+ * all in one round trip (after a newline: sql may end in a -- comment) */
+static char *declare_sql(const vk_stmt *s, const char *sql, int begin, int with_fetch)
+{
+    vk_buf q = {0};
+    int rc = vk_buf_printf(&q, "%sDECLARE %s NO SCROLL CURSOR WITH HOLD FOR %s", begin ? "BEGIN; " : "",
+                           s->name, sql);
+    if (rc == VK_OK && with_fetch)
+        rc = vk_buf_printf(&q, "\n; FETCH FORWARD %d FROM %s", FIRST_ROWS, s->name);
+    if (rc) {
+        vk_buf_free(&q);
+        return NULL;
+    }
+    return q.p;
+}
+
 /* DECLARE + the first block (text: any type reads); binary blocks after it */
 static int open_cursor(pg_conn *c, vk_stmt *s, const char *sql, const pg_params *p)
 {
     int rc = open_txn_cursor(c) ? end_own_txn(c) : usable(c, "PostgreSQL error");
-    if (rc == VK_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+    int begin = rc == VK_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
+    int together = p->n == 0;
+    if (begin && !together) {
         rc = run_ok(c, "BEGIN", "PostgreSQL error");
         c->own_txn = rc == VK_OK;
+        begin = 0;
     }
     if (rc)
         return rc;
     snprintf(s->name, sizeof s->name, "vk_cursor_%u", ++c->serial);
-    vk_buf q = {0};
-    if (vk_buf_printf(&q, "DECLARE %s NO SCROLL CURSOR WITH HOLD FOR %s", s->name, sql))
+    char *q = declare_sql(s, sql, begin, together);
+    if (!q)
         return VK_ENOMEM;
-    PGresult *res = run(c, q.p, p, 0, "PostgreSQL error");
-    vk_buf_free(&q);
+    c->own_txn |= begin;
+    PGresult *res = run(c, q, p, 0, "PostgreSQL error");
+    free(q);
     if (!res) {
         recover_own_txn(c);
         s->name[0] = '\0';
         return vk_errcode();
     }
-    PQclear(res);
     s->state = ST_TXN;
     s->c = c;
     s->next = c->stmts;
     c->stmts = s;
-    if ((rc = fetch_block(s, FIRST_ROWS, 0)))
+    if (together && strncmp(PQcmdStatus(res), "FETCH", 5) == 0) {
+        rc = take_block(s, res, FIRST_ROWS);
+    } else {   /* sql held statements of its own: fetch apart */
+        PQclear(res);
+        rc = fetch_block(s, FIRST_ROWS, 0);
+    }
+    if (rc)
         return rc;
     s->binary = all_binary_readable(s->res);
     return VK_OK;

@@ -311,6 +311,13 @@ describe("reading through cursors", function()
     assert.are.equal(N + 1, db.index.ntotal)
   end)
 
+  it("runs SQL of the caller's that ends in a comment, or binds values", function()
+    assert.are.same({ { 1, "a" } }, db:execute("SELECT 1, 'a' -- the first row"))
+    assert.are.same({ { 3000000000, 2.5, true, "x" } }, db:execute("SELECT $1, $2, $3, $4",
+      { 3000000000, 2.5, true, "x" }))
+    assert.are.same({ { 7 } }, db:execute("SELECT $1 + 2", { 5 }))
+  end)
+
   it("leaves nothing open when a loop is broken off", function()
     for rec in db:select(nil, "idx") do
       if rec.idx > 5 then break end
