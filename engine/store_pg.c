@@ -7,9 +7,15 @@
  * own for the cursor and commits it when the cursor is done.  Any other
  * statement first commits that read transaction: the cursor is held (the
  * server keeps its remaining rows) and the statement runs on its own.
+ * Fetches run inside it.  A cursor left open (a Lua loop broken off and not
+ * yet collected) keeps the read transaction open until the next write.
  *
  * Writes use COPY ... FROM STDIN (FORMAT binary) inside the caller's
  * transaction; fetches by idx are one prepared query with an int8[] array.
+ *
+ * A broken connection is reset at the next call, unless it broke inside a
+ * transaction of the caller's: then every call fails until ROLLBACK, so a
+ * COMMIT can never succeed on a new connection that lost the work.
  */
 #include "vk_internal.h"
 
@@ -436,8 +442,7 @@ static int ci_build(conninfo *ci, const vk_url *u, const char *const *opts, int 
     for (int i = 0; i < nopts; i++) {
         const char *eq = strchr(opts[i], '=');
         if (!eq)
-            return vk_fail(VK_EINVAL, "connection option '%.*s' is not key=value",
-                           (int)strcspn(opts[i], ":"), opts[i]);
+            return vk_fail(VK_EINVAL, "connection option %d is not key=value", i + 1);   /* may be a secret */
         if (!(owned[i] = vk_strndup(opts[i], (size_t)(eq - opts[i]))))
             return VK_ENOMEM;
         ci_add(ci, owned[i], eq + 1);
@@ -592,7 +597,8 @@ static int params_build(pg_params *p, const vk_value *v, int n)
     p->vals = vk_calloc(m, sizeof(char *));
     p->lens = vk_calloc(m, sizeof(int));
     p->fmts = vk_calloc(m, sizeof(int));
-    if (!p->types || !p->vals || !p->lens || !p->fmts)
+    /* a first byte: an empty value's pointer is never NULL (NULL is SQL NULL) */
+    if (!p->types || !p->vals || !p->lens || !p->fmts || vk_buf_add(&p->bytes, "", 1))
         return VK_ENOMEM;
     for (int i = 0; i < n; i++)
         if (param_value(p, i, &v[i]))
