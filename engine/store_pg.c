@@ -795,26 +795,76 @@ static char *declare_sql(const vk_stmt *s, const char *sql, int begin, int with_
     return q.p;
 }
 
+/* keeps the first failure, else the last command's result */
+static PGresult *keep_result(PGresult *keep, PGresult *r, int last)
+{
+    ExecStatusType st = PQresultStatus(r);
+    int failed = st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR;
+    int keep_failed = keep && PQresultStatus(keep) == PGRES_FATAL_ERROR;
+    if (!keep_failed && (failed || (last && st == PGRES_TUPLES_OK))) {
+        PQclear(keep);
+        return r;
+    }
+    PQclear(r);
+    return keep;
+}
+
+/* [BEGIN,] the DECLARE with its parameters and the first FETCH, sent as one
+ * pipeline: one round trip; the FETCH's rows or the first failure */
+static PGresult *declare_pipelined(pg_conn *c, const char *declare, const pg_params *p, int begin,
+                                   const char *fetch)
+{
+    PGTransactionStatusType before = PQtransactionStatus(c->pg);
+    PGresult *keep = NULL, *r;
+    int nq = 1 + begin + 1;
+    int ok = PQenterPipelineMode(c->pg) &&
+             (!begin || PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0)) &&
+             PQsendQueryParams(c->pg, declare, p->n, p->types, p->vals, p->lens, p->fmts, 0) &&
+             PQsendQueryParams(c->pg, fetch, 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c->pg);
+    for (int i = 0; ok && i < nq && PQstatus(c->pg) == CONNECTION_OK; i++)
+        while ((r = PQgetResult(c->pg)))
+            keep = keep_result(keep, r, i == nq - 1);
+    if (ok && PQstatus(c->pg) == CONNECTION_OK && (r = PQgetResult(c->pg)))
+        PQclear(r);   /* the Sync */
+    PQexitPipelineMode(c->pg);
+    track(c, before, keep);
+    if (PQresultStatus(keep) == PGRES_TUPLES_OK)
+        return keep;
+    pg_fail(c, keep, "PostgreSQL error");
+    PQclear(keep);
+    return NULL;
+}
+
+/* sends the DECLARE (and BEGIN, and the first FETCH when it can go along) */
+static PGresult *declare(pg_conn *c, vk_stmt *s, const char *sql, const pg_params *p, int begin)
+{
+    char *q = declare_sql(s, sql, begin && !p->n, !p->n);
+    if (!q) {
+        vk_fail(VK_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->own_txn |= begin;
+    PGresult *res;
+    if (p->n) {
+        char fetch[64];
+        snprintf(fetch, sizeof fetch, "FETCH FORWARD %d FROM %s", FIRST_ROWS, s->name);
+        res = declare_pipelined(c, q, p, begin, fetch);
+    } else {
+        res = run(c, q, p, 0, "PostgreSQL error");
+    }
+    free(q);
+    return res;
+}
+
 /* DECLARE + the first block (text: any type reads); binary blocks after it */
 static int open_cursor(pg_conn *c, vk_stmt *s, const char *sql, const pg_params *p)
 {
     int rc = open_txn_cursor(c) ? end_own_txn(c) : usable(c, "PostgreSQL error");
-    int begin = rc == VK_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE;
-    int together = p->n == 0;
-    if (begin && !together) {
-        rc = run_ok(c, "BEGIN", "PostgreSQL error");
-        c->own_txn = rc == VK_OK;
-        begin = 0;
-    }
     if (rc)
         return rc;
+    int begin = PQtransactionStatus(c->pg) == PQTRANS_IDLE;
     snprintf(s->name, sizeof s->name, "vk_cursor_%u", ++c->serial);
-    char *q = declare_sql(s, sql, begin, together);
-    if (!q)
-        return VK_ENOMEM;
-    c->own_txn |= begin;
-    PGresult *res = run(c, q, p, 0, "PostgreSQL error");
-    free(q);
+    PGresult *res = declare(c, s, sql, p, begin);
     if (!res) {
         recover_own_txn(c);
         s->name[0] = '\0';
@@ -824,7 +874,7 @@ static int open_cursor(pg_conn *c, vk_stmt *s, const char *sql, const pg_params 
     s->c = c;
     s->next = c->stmts;
     c->stmts = s;
-    if (together && strncmp(PQcmdStatus(res), "FETCH", 5) == 0) {
+    if (strncmp(PQcmdStatus(res), "FETCH", 5) == 0) {
         rc = take_block(s, res, FIRST_ROWS);
     } else {   /* sql held statements of its own: fetch apart */
         PQclear(res);

@@ -318,6 +318,17 @@ describe("reading through cursors", function()
     assert.are.same({ { 7 } }, db:execute("SELECT $1 + 2", { 5 }))
   end)
 
+  it("reports a query the server refuses, and goes on", function()
+    expect_exact('PostgreSQL error: invalid input syntax for type integer: "x"', db.execute, db,
+      "SELECT $1::int", { "x" })
+    expect_exact('PostgreSQL error: column "nope" does not exist', db.execute, db, "SELECT nope FROM "
+      .. db.table_name)
+    expect_exact('PostgreSQL error: operator does not exist: text > integer',
+      function() for _ in db:select(db.Record.tag:gt(5)) do end end)
+    assert.are.equal(N + 1, db:count())
+    assert.are.equal(2, #db:execute("SELECT idx FROM " .. db.table_name .. " WHERE idx < $1", { 2 }))
+  end)
+
   it("leaves nothing open when a loop is broken off", function()
     for rec in db:select(nil, "idx") do
       if rec.idx > 5 then break end
