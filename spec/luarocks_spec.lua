@@ -32,6 +32,12 @@ local function build_dir()
 end
 
 describe("luarocks make #slow", function()
+  -- nothing here depends on the database backend: once, in the SQLite pass
+  if H.backend ~= "sqlite" then
+    it("runs in the SQLite pass only", function() pending("backend " .. H.backend) end)
+    return
+  end
+
   local tree, env
 
   setup(function()

@@ -26,6 +26,12 @@ local function recalls(out)
 end
 
 describe("examples/tutorial.lua #slow", function()
+  -- nothing here depends on the database backend: once, in the SQLite pass
+  if H.backend ~= "sqlite" then
+    it("runs in the SQLite pass only", function() pending("backend " .. H.backend) end)
+    return
+  end
+
   it("runs on a generated SIFT-shaped dataset", function()
     local ok, out = run("--n 10000 --queries 100 --pq 8 --workdir " .. H.path("gen"))
     assert(ok, out)
