@@ -1,0 +1,92 @@
+# bench/bench.mk: the benchmark suite (included by the Makefile)
+#   make bench                 the 100k benchmark: table on stdout, JSON in bench/results/
+#   make bench BENCH_N=1000000 the 1M one
+#   make bench-data            only the cached dataset (build/bench-data/)
+#   make faiss-avx2            FAISS 1.7.3 built from Debian's source with its avx2 level
+#   make bench-avx2            the benchmark again on that build, compared with the last default run
+
+BENCH_N ?= 100000
+BENCH_NQ ?= 10000
+BENCH_D ?= 128
+BENCH_DATA ?= build/bench-data
+BENCH_RESULTS ?= bench/results
+BENCH_DIR = $(BENCH_DATA)/d$(BENCH_D)-n$(BENCH_N)-q$(BENCH_NQ)
+BENCH_GEN = $(BUILD)/bench/gen_data
+BENCH_SO = $(BUILD)/bench/vkbench.so
+
+.PHONY: bench bench-data
+
+$(BENCH_GEN): bench/gen_data.c bench/datagen.c bench/datagen.h $(ENGINE_LIB) $(FAISS_C_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_ALL) -Ibench bench/gen_data.c bench/datagen.c -o $@ $(LIBS)
+
+# cached: rebuilding the generator does not invalidate the data
+$(BENCH_DIR)/gt.ivecs: | $(BENCH_GEN)
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_GEN) -n $(BENCH_N) -q $(BENCH_NQ) -d $(BENCH_D) $(BENCH_DIR)
+
+bench-data: $(BENCH_DIR)/gt.ivecs
+
+$(BENCH_SO): bench/vkbench.c $(ENGINE_LIB) $(FAISS_C_LIB) bindings/lvk.h
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_ALL) -I$(LUA_INCDIR) -Ibindings -fvisibility=hidden $(LIBFLAG) \
+	  bench/vkbench.c -o $@ $(ENGINE_LIB) $(LIBS)
+
+# which FAISS this build links: the label of the results
+ifdef FAISS_PREFIX
+BENCH_FAISS ?= $(patsubst faiss-%,%,$(notdir $(FAISS_PREFIX)))
+else
+BENCH_FAISS ?= debian
+endif
+
+bench: build $(BENCH_SO) $(BENCH_DIR)/gt.ivecs
+	@BENCH_DATA_DIR=$(BENCH_DIR) BENCH_WORK=$(BUILD)/bench-work BENCH_RESULTS=$(BENCH_RESULTS) \
+	  BENCH_FAISS=$(BENCH_FAISS) LUA_CPATH="$(CURDIR)/$(BUILD)/bench/?.so;$(LUA_CPATH)" \
+	  $(LUA) bench/bench.lua
+
+# FAISS 1.7.3 built with its avx2 level (opt-in; see bench/README.md for the
+# compile time): `make FAISS_PREFIX=build/faiss-avx2 BUILD=build-avx2 ...`
+# then builds VekterDB against it.  The C API library comes from the default
+# build's faiss-capi.sh (build/faiss_c), which also fetched the source.
+FAISS_AVX2_DIR ?= build/faiss-avx2
+BENCH_AVX2_BUILD ?= build-avx2
+.PHONY: faiss-avx2 bench-avx2 bench-compare
+faiss-avx2:
+	@CXX=$(CXX) sh bench/faiss-avx2.sh $(FAISS_AVX2_DIR) build/faiss_c
+
+# the benchmark on the AVX2 build, then both builds side by side
+bench-avx2: faiss-avx2
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_AVX2_BUILD) FAISS_PREFIX=$(FAISS_AVX2_DIR) \
+	  BENCH_FAISS=avx2 bench
+	@$(MAKE) --no-print-directory bench-compare
+
+# the latest results of the two builds at BENCH_N, side by side
+bench-compare:
+	@$(LUA) bench/compare.lua bench/results/latest-n$(BENCH_N)-debian.json \
+	  bench/results/latest-n$(BENCH_N)-avx2.json bench/results/compare-n$(BENCH_N).md
+
+# The proposed bulk binding (bench/proposed/lvk_bulk.c) in a private copy of
+# the module, with the lines it needs in bindings/ applied to copies:
+#   make bench-proposed   builds it and runs bench/proposed/check.lua
+BENCH_PROPOSED = $(BUILD)/bench/proposed
+.PHONY: bench-proposed
+$(BENCH_PROPOSED)/vekterdb/core.so: bench/proposed/lvk_bulk.c $(BIND_C) bindings/lvk.h bindings/compat.h \
+		$(ENGINE_LIB) $(FAISS_C_LIB)
+	@mkdir -p $(BENCH_PROPOSED)/src $(BENCH_PROPOSED)/vekterdb
+	@cp $(BIND_C) bindings/lvk.h bindings/compat.h bench/proposed/lvk_bulk.c $(BENCH_PROPOSED)/src/
+	@sed -i -e 's/^static vk_db \*checkdb(/vk_db *lvk_checkdb(/' -e 's/\([^_]\)checkdb(L/\1lvk_checkdb(L/g' \
+	  -e 's/{"insert", h_insert},/{"insert", h_insert}, {"insert_matrix", lvk_db_insert_matrix},/' \
+	  $(BENCH_PROPOSED)/src/lvk_db.c
+	@printf '%s\n' '/* proposed */' 'vk_db *lvk_checkdb(lua_State *L, int idx);' \
+	  'int lvk_db_insert_matrix(lua_State *L);' > $(BENCH_PROPOSED)/src/lvk_bulk.h
+	@sed -i 's/^#endif/#include "lvk_bulk.h"\n#endif/' $(BENCH_PROPOSED)/src/lvk.h
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_ALL) -I$(LUA_INCDIR) -Iengine -fvisibility=hidden $(LIBFLAG) \
+	  $(BENCH_PROPOSED)/src/*.c -o $@ $(ENGINE_LIB) $(LIBS)
+
+bench-proposed: $(BENCH_PROPOSED)/vekterdb/core.so $(BENCH_SO) $(BENCH_DIR)/gt.ivecs
+	@BENCH_DATA_DIR=$(BENCH_DIR) BENCH_WORK=$(BUILD)/bench-work-proposed \
+	  LUA_CPATH="$(CURDIR)/$(BENCH_PROPOSED)/?.so;$(CURDIR)/$(BUILD)/bench/?.so;;" \
+	  $(LUA) bench/proposed/check.lua
