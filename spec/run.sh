@@ -109,10 +109,25 @@ run_pg() {
     unset VEKTERDB_TEST_PG_URL
 }
 
+# run_luajit: the specs again under LuaJIT with its build of vekterdb.core
+# (examples/openresty/openresty.mk).  lua5.4 processes that specs start keep
+# the Lua 5.4 build through LUA_CPATH_5_4, which LuaJIT ignores.  Left out:
+# #slow specs (FAISS-bound: the same C code under both), the OpenResty spec
+# (it runs once, under Lua 5.4), and specs whose harness needs Lua 5.2+:
+# cli_spec (exit codes from io.popen():close()), io_spec (string.pack), and
+# delete_spec's child process (it hands its LuaJIT package.cpath to lua5.4).
+run_luajit() {
+    LUA_CPATH_5_4="${LUA_CPATH:-}" LUA_CPATH="$PWD/$BUILD/luajit/?.so;;" \
+    BUSTED_EXTRA="--exclude-tags=slow --exclude-pattern=openresty_spec --exclude-pattern=cli_spec --exclude-pattern=io_spec --filter-out=seen.by.another.process" \
+        run_busted sqlite-luajit luajit sqlite
+}
+
 LUA_VERSION=${LUA_VERSION:-5.4}
+export VEKTERDB_LUAJIT_CORE="${VEKTERDB_LUAJIT_CORE:-$PWD/$BUILD/luajit/vekterdb/core.so}"
 if [ "${VEKTERDB_TEST_ONLY_ASAN:-0}" != 1 ]; then
 run_ctests
 run_busted sqlite-lua5.4 "$LUA" sqlite
+run_luajit
 run_pg
 fi
 run_asan

@@ -1,0 +1,36 @@
+# examples/openresty/openresty.mk: the LuaJIT flavour of vekterdb.core
+# (for nginx's lua module and OpenResty) and what the example and its spec need.
+#   make luajit    builds $(BUILD)/luajit/vekterdb/core.so from the same bindings/*.c
+
+LUAJIT ?= luajit
+LUAJIT_INCDIR ?= /usr/include/luajit-2.1
+
+# luajit2 (OpenResty's LuaJIT, the one Debian's nginx lua module uses) conflicts
+# with Debian's `luajit` package: install only luajit2.
+EXTRA_PACKAGES += luajit2 libluajit2-5.1-dev nginx-light libnginx-mod-http-lua curl wrk lua-filesystem
+
+LUAJIT_BIND_OBJ = $(BIND_C:bindings/%.c=$(BUILD)/luajit/obj/%.o)
+LUAJIT_CORE_SO = $(BUILD)/luajit/vekterdb/core.so
+
+.PHONY: luajit mmap-check
+
+luajit: $(LUAJIT_CORE_SO)
+
+$(BUILD)/luajit/obj/%.o: bindings/%.c bindings/lvk.h bindings/compat.h engine/vekterdb.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -I$(LUAJIT_INCDIR) -fvisibility=hidden -c $< -o $@
+
+$(LUAJIT_CORE_SO): $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAG) -o $@ $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(LIBS)
+
+# which index types FAISS maps instead of copying (see README.md)
+$(BUILD)/mmap_check: examples/openresty/mmap_check.c $(FAISS_C_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LIBS)
+
+mmap-check: $(BUILD)/mmap_check
+	OMP_NUM_THREADS=1 $(BUILD)/mmap_check $(BUILD)
+
+# make test runs the specs under LuaJIT too, and the OpenResty spec loads this build
+test: luajit
