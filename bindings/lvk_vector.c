@@ -422,4 +422,11 @@ void lvk_open_vector(lua_State *L)
 {
     new_meta(L, LVK_VECTOR, v_index, v_newindex);
     new_meta(L, LVK_MATRIX, m_index, m_newindex);
+    /* Lua 5.1 and LuaJIT compare a Vector with a Matrix only when both hold
+     * the same __eq function object */
+    luaL_getmetatable(L, LVK_VECTOR);
+    luaL_getmetatable(L, LVK_MATRIX);
+    lua_getfield(L, -2, "__eq");
+    lua_setfield(L, -2, "__eq");
+    lua_pop(L, 2);
 }

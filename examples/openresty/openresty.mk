@@ -2,7 +2,6 @@
 # (for nginx's lua module and OpenResty) and what the example and its spec need.
 #   make luajit    builds $(BUILD)/luajit/vekterdb/core.so from the same bindings/*.c
 
-LUAJIT ?= luajit
 LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 
 # luajit2 (OpenResty's LuaJIT, the one Debian's nginx lua module uses) conflicts
@@ -18,19 +17,23 @@ luajit: $(LUAJIT_CORE_SO)
 
 $(BUILD)/luajit/obj/%.o: bindings/%.c bindings/lvk.h bindings/compat.h engine/vekterdb.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -I$(LUAJIT_INCDIR) -fvisibility=hidden -c $< -o $@
+	@echo "  CC      $< (LuaJIT)"
+	@$(CC) $(CFLAGS_ALL) -I$(LUAJIT_INCDIR) -fvisibility=hidden -c $< -o $@
 
 $(LUAJIT_CORE_SO): $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIBFLAG) -o $@ $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LIBFLAG) -o $@ $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(LIBS)
 
 # which index types FAISS maps instead of copying (see README.md)
 $(BUILD)/mmap_check: examples/openresty/mmap_check.c $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $< -o $@ $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_ALL) $< -o $@ $(LIBS)
 
+MMAP_CHECK_N ?= 100000
 mmap-check: $(BUILD)/mmap_check
-	OMP_NUM_THREADS=1 $(BUILD)/mmap_check $(BUILD)
+	OMP_NUM_THREADS=1 $(BUILD)/mmap_check $(BUILD) $(MMAP_CHECK_N)
 
 # make test runs the specs under LuaJIT too, and the OpenResty spec loads this build
 test: luajit

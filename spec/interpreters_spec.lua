@@ -1,6 +1,7 @@
--- Integers through the module under Lua 5.4 (64-bit integers) and LuaJIT
--- (doubles): every integer up to 2^53 in magnitude round-trips exactly, and a
--- value that cannot be held exactly is refused rather than rounded.
+-- What differs between Lua 5.4 and LuaJIT (Lua 5.1's API) and must not show:
+-- integers (64-bit under 5.4, doubles under LuaJIT: every integer up to 2^53
+-- in magnitude round-trips exactly, a value a double cannot hold is refused
+-- rather than rounded) and metamethods on the module's userdata.
 local vekterdb = require "vekterdb"
 local H = require "spec.helper"
 
@@ -76,5 +77,23 @@ describe("integers on both interpreters", function()
     assert.truthy(err:find("holds integer values", 1, true), err)
     err = H.error_of(db.insert, db, { { idx = 11, vector = { 1, 2, 3, 4 }, n = 0.5 } })
     assert.truthy(err:find("holds integer values", 1, true), err)
+  end)
+end)
+
+describe("vectors on both interpreters", function()
+  it("compares a vector with a one-row matrix of the same values", function()
+    local v = vekterdb.vector({ 1, 2, 3 })
+    assert.is_true(v == vekterdb.matrix({ { 1, 2, 3 } }))
+    assert.is_false(v == vekterdb.matrix({ { 1, 2, 4 } }))
+    assert.is_true(v == vekterdb.vector({ 1, 2, 3 }))
+  end)
+
+  it("gives lengths and elements through metamethods", function()
+    local m = vekterdb.matrix(3, 2)
+    assert.are.equal(3, #m)
+    assert.are.equal(2, #m[1])
+    m[2] = { 5, 6 }
+    assert.are.equal(6, m[2][2])
+    assert.is_nil(m[2][3])
   end)
 end)
