@@ -8,7 +8,8 @@
  * change how the codes are stored.
  *
  *   make mmap-check          (see openresty.mk)
- *   mmap_check [DIR [N]]     DIR for the index files, N vectors (20000)
+ *   mmap_check [DIR [N [FACTORY]]]   DIR for the index files, N vectors
+ *                                    (20000), only FACTORY if given
  */
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
@@ -29,7 +30,7 @@
 static const char *factories[] = {"Flat",        "HNSW32",          "PQ16np",
                                   "SQ8",         "IVF128,Flat",     "IVF128,PQ16np",
                                   "IVF128,SQ8",  "OPQ8,IVF128,PQ8np", "IVF128_HNSW32,PQ16np",
-                                  "IDMap,Flat",  NULL};
+                                  NULL};
 
 static long status_kb(const char *field)
 {
@@ -102,6 +103,8 @@ int main(int argc, char **argv)
     int failures = 0;
     printf("%ld vectors of dimension %d\n", n, DIM);
     for (int f = 0; factories[f]; f++) {
+        if (argc > 3 && strcmp(argv[3], factories[f]))
+            continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/mmap-check-%d.index", dir, f);
         FaissIndex *ix = NULL;
