@@ -3,7 +3,7 @@
 #   make test    install what is missing, build, run every C test and spec
 #
 # LuaRocks and distributions drive the build through LUA_INCDIR, LIBFLAG,
-# INST_LIBDIR and INST_LUADIR (see `make install`).
+# INST_LIBDIR and INST_LUADIR, and optionally INST_BINDIR (see `make install`).
 
 LUA ?= lua5.4
 LUA_VERSION ?= 5.4
@@ -75,7 +75,7 @@ $(BUILD)/obj/%.o: engine/%.c $(ENGINE_HDR)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/obj/faiss_ext.o: engine/faiss_ext.cpp
+$(BUILD)/obj/faiss_ext.o: engine/faiss_ext.cpp $(ENGINE_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CXX     $<"
 	@$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
@@ -116,6 +116,9 @@ install: build
 	cp $(CORE_SO) $(INST_LIBDIR)/vekterdb/core.so
 	cp lua/vekterdb.lua $(INST_LUADIR)/vekterdb.lua
 	cp lua/vekterdb/*.lua $(INST_LUADIR)/vekterdb/
+	@# the command-line tool, when a bin folder is given (LuaRocks installs it
+	@# itself from the rockspec's install.bin)
+	@if [ -n "$(INST_BINDIR)" ]; then mkdir -p $(INST_BINDIR) && cp bin/vekterdb $(INST_BINDIR)/vekterdb; fi
 
 # parts of the build kept beside the code they serve
 -include spec/support/pg.mk

@@ -433,6 +433,27 @@ static const char *unknown_key(lua_State *L, vk_db *db, int t)
     return NULL;
 }
 
+/* the value on top of the stack as a cell of column col of record recno;
+ * raises (after aborting the batch's row) on a value the column cannot hold */
+static void read_cell(lua_State *L, vk_batch *b, const vk_column *col, int64_t recno, vk_value *v)
+{
+    if (lua_type(L, -1) == LUA_TNUMBER && col->type == VK_INT) {
+        int64_t i = 0;
+        if (!lvk_tointeger(L, -1, &i)) {
+            vk_batch_abort_row(b);
+            lvk_errorf(L, "record %d: column '%s' holds integer values, got %f", (int)recno, col->name,
+                       lua_tonumber(L, -1));
+        }
+        *v = (vk_value){.type = VK_INT, .i = i};
+    } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
+               lua_type(L, -1) == LUA_TFUNCTION) {
+        vk_batch_abort_row(b);
+        lvk_errorf(L, "record %d: column '%s' cannot hold a %s", (int)recno, col->name, luaL_typename(L, -1));
+    } else {
+        to_value(L, -1, v, col->name);
+    }
+}
+
 /* reads record t into the batch; raises on bad input */
 static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t recno, int serialize,
                         floats *buf)
@@ -454,22 +475,7 @@ static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t rec
             rc = set_vector(L, b, serialize, buf);
         } else {
             vk_value v;
-            if (lua_type(L, -1) == LUA_TNUMBER && col->type == VK_INT) {
-                int64_t i = 0;
-                if (!lvk_tointeger(L, -1, &i)) {
-                    vk_batch_abort_row(b);
-                    lvk_errorf(L, "record %d: column '%s' holds integer values, got %f", (int)recno,
-                               col->name, lua_tonumber(L, -1));
-                }
-                v = (vk_value){.type = VK_INT, .i = i};
-            } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
-                       lua_type(L, -1) == LUA_TFUNCTION) {
-                vk_batch_abort_row(b);
-                lvk_errorf(L, "record %d: column '%s' cannot hold a %s", (int)recno, col->name,
-                           luaL_typename(L, -1));
-            } else {
-                to_value(L, -1, &v, col->name);
-            }
+            read_cell(L, b, col, recno, &v);
             rc = vk_batch_set(b, c, &v);
         }
         lua_pop(L, 1);
@@ -495,8 +501,33 @@ static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t rec
         lvk_errorf(L, "record %d: %s", (int)recno, vk_errmsg());
 }
 
-/* insert(source, batch_size, level, serialize) -> count
- * source: an array of records or a function returning one record per call */
+typedef struct progress {
+    lua_State *L;
+    int fn;   /* stack index of the Lua function, 0 for none */
+} progress;
+
+/* calls the progress function with (done, total or nil when unknown, phase) */
+static int call_progress(void *ud, int64_t done, int64_t total, const char *phase)
+{
+    progress *p = ud;
+    if (!p->fn)
+        return 0;
+    lua_pushvalue(p->L, p->fn);
+    lvk_pushint64(p->L, done);
+    if (total >= 0)
+        lvk_pushint64(p->L, total);
+    else
+        lua_pushnil(p->L);
+    lua_pushstring(p->L, phase);
+    if (lua_pcall(p->L, 3, 0, 0)) {
+        lua_pop(p->L, 1);   /* a failing progress callback does not stop the work */
+    }
+    return 0;
+}
+
+/* insert(source, batch_size, level, serialize, progress) -> count
+ * source: an array of records or a function returning one record per call;
+ * progress (optional) is called after each committed batch */
 static int h_insert(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
@@ -509,12 +540,14 @@ static int h_insert(lua_State *L)
     if (!lvk_tointeger(L, 4, &level))
         return luaL_argerror(L, 4, "compression_level must be an integer");
     int serialize = lua_toboolean(L, 5);
-    lua_settop(L, 5);
-    void **bslot = lvk_box(L, free_batch);   /* 6 */
+    lua_settop(L, 6);
+    progress p = {L, lua_isfunction(L, 6) ? 6 : 0};
+    int64_t expected = is_fn ? -1 : (int64_t)lua_rawlen(L, 2);
+    void **bslot = lvk_box(L, free_batch);   /* 7 */
     if (!(*bslot = vk_batch_new(db, (int)level)))
         return lvk_error(L);
     vk_batch *b = *bslot;
-    void **fslot = lvk_box(L, free_floats);  /* 7 */
+    void **fslot = lvk_box(L, free_floats);  /* 8 */
     if (!(*fslot = calloc(1, sizeof(floats))))
         return lvk_errorf(L, "out of memory");
     floats *buf = *fslot;
@@ -526,29 +559,119 @@ static int h_insert(lua_State *L)
         } else {
             lua_rawgeti(L, 2, (lua_Integer)recno + 1);
         }
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            break;
+        int end = lua_isnil(L, -1);
+        if (!end) {
+            recno++;
+            read_record(L, db, b, lua_gettop(L), recno, serialize, buf);
         }
-        recno++;
-        read_record(L, db, b, lua_gettop(L), recno, serialize, buf);
         lua_pop(L, 1);
-        if (vk_batch_rows(b) >= batch_size) {
+        if (vk_batch_rows(b) >= batch_size || end) {
             int64_t n = vk_batch_rows(b);
             int rc = vk_db_insert(db, b);
             vk_batch_clear(b);
             if (rc)
                 return lvk_error(L);
             total += n;
+            if (n > 0)
+                call_progress(&p, total, expected, "insert");
+        }
+        if (end)
+            break;
+    }
+    lvk_box_release(L, 7);
+    lvk_box_release(L, 8);
+    lvk_pushint64(L, total);
+    return 1;
+}
+
+/* insert_matrix(matrix, first_idx, names, arrays, batch_size, level, progress) -> count
+ *   matrix     a vekterdb.matrix (or vector): one record per row
+ *   first_idx  idx of the first row, the next ones following; nil for the
+ *              table's next idx values
+ *   names      column names; arrays: for each name an array with one value
+ *              per row (a missing value is NULL)
+ * The bulk path: no Lua table per record, batch_size rows per transaction,
+ * the vectors into the attached index batch by batch, as insert() does. */
+static int h_insert_matrix(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    lvk_mat *m = lvk_tomat(L, 2);
+    if (!m)
+        return luaL_argerror(L, 2, "expected a vekterdb.matrix");
+    int has_first = !lua_isnoneornil(L, 3);
+    int64_t first = 0, batch_size, level;
+    if (has_first && (!lvk_tointeger(L, 3, &first) || first < 0))
+        return luaL_argerror(L, 3, "the first idx must be a non-negative integer");
+    luaL_checktype(L, 4, LUA_TTABLE);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    if (!lvk_tointeger(L, 6, &batch_size) || batch_size <= 0)
+        return luaL_argerror(L, 6, "batch_size must be a positive integer");
+    if (!lvk_tointeger(L, 7, &level))
+        return luaL_argerror(L, 7, "compression_level must be an integer");
+    int ncols = (int)lua_rawlen(L, 4);
+    if ((int)lua_rawlen(L, 5) != ncols)
+        return luaL_argerror(L, 5, "one array of values per column name");
+    lua_settop(L, 8);
+    progress p = {L, lua_isfunction(L, 8) ? 8 : 0};
+    int *cols = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 1), 0);   /* 9 */
+    int idx_col = vk_db_column_index(db, vk_db_idx_name(db));
+    for (int c = 0; c < ncols; c++) {
+        lua_rawgeti(L, 4, c + 1);
+        const char *name = lua_tostring(L, -1);
+        if (!name)
+            return lvk_errorf(L, "column name %d is not a string", c + 1);
+        cols[c] = vk_db_column_index(db, name);
+        if (cols[c] < 0)
+            return lvk_errorf(L, "unknown column '%s' in table %s", name, vk_db_table(db));
+        if (cols[c] == idx_col || vk_db_column(db, cols[c])->is_vector)
+            return lvk_errorf(L, "column '%s' comes from the first idx or the matrix, not from an array",
+                              name);
+        lua_pop(L, 1);
+        lua_rawgeti(L, 5, c + 1);
+        if (!lua_istable(L, -1))
+            return lvk_errorf(L, "the values of column '%s' must be an array", name);
+        lua_pop(L, 1);
+    }
+    void **bslot = lvk_box(L, free_batch);   /* 10 */
+    if (!(*bslot = vk_batch_new(db, (int)level)))
+        return lvk_error(L);
+    vk_batch *b = *bslot;
+    int64_t total = 0;
+    for (int64_t r = 0; r < m->n; r++) {
+        vk_batch_begin_row(b);
+        int rc = VK_OK;
+        if (has_first) {
+            vk_value v = {.type = VK_INT, .i = first + r};
+            rc = vk_batch_set(b, idx_col, &v);
+        }
+        for (int c = 0; rc == VK_OK && c < ncols; c++) {
+            lua_rawgeti(L, 5, c + 1);
+            lua_rawgeti(L, -1, (lua_Integer)r + 1);
+            vk_value v = {.type = VK_NULL};
+            if (!lua_isnil(L, -1))
+                read_cell(L, b, vk_db_column(db, cols[c]), r + 1, &v);
+            rc = vk_batch_set(b, cols[c], &v);   /* copies the bytes of a string */
+            lua_pop(L, 2);
+        }
+        if (rc == VK_OK)
+            rc = vk_batch_set_vector(b, m->data + r * m->d, m->d);
+        if (rc == VK_OK)
+            rc = vk_batch_end_row(b);   /* aborts the row itself on failure */
+        else
+            vk_batch_abort_row(b);
+        if (rc)
+            return lvk_errorf(L, "record %d: %s", (int)r + 1, vk_errmsg());
+        if (vk_batch_rows(b) >= batch_size || r == m->n - 1) {
+            int64_t n = vk_batch_rows(b);
+            rc = vk_db_insert(db, b);
+            vk_batch_clear(b);
+            if (rc)
+                return lvk_error(L);
+            total += n;
+            call_progress(&p, total, m->n, "insert");
         }
     }
-    int64_t n = vk_batch_rows(b);
-    int rc = vk_db_insert(db, b);
-    if (rc)
-        return lvk_error(L);
-    total += n;
-    lvk_box_release(L, 6);
-    lvk_box_release(L, 7);
+    lvk_box_release(L, 10);
     lvk_pushint64(L, total);
     return 1;
 }
@@ -567,6 +690,10 @@ typedef struct search_args {
     int64_t k;
     vk_search_opts o;
     int64_t batch_size;
+    int explain;               /* return the plan's figures too */
+    vk_search_stats batch;     /* of the last batch */
+    vk_search_stats total;     /* of every batch so far */
+    int nbatches;
 } search_args;
 
 /* reads {k_extra_neighbors=, rerank=, threshold=, search_parameters=, batch_size=} */
@@ -597,7 +724,99 @@ static void read_search_opts(lua_State *L, int t, search_args *a)
     lua_getfield(L, t, "batch_size");
     if (!lua_isnil(L, -1) && (!lvk_tointeger(L, -1, &a->batch_size) || a->batch_size <= 0))
         lvk_errorf(L, "batch_size must be a positive integer");
-    lua_pop(L, 5);
+    lua_getfield(L, t, "explain");
+    a->explain = lua_toboolean(L, -1);
+    lua_getfield(L, t, "filter_plan");
+    if (!lua_isnil(L, -1)) {
+        static const char *const names[] = {"exact", "selector", "widen", "check", NULL};
+        static const int plans[] = {VK_PLAN_EXACT, VK_PLAN_SELECTOR, VK_PLAN_WIDEN, VK_PLAN_CHECK};
+        const char *name = lua_tostring(L, -1);
+        int i = 0;
+        while (name && names[i] && strcmp(names[i], name))
+            i++;
+        if (!name || !names[i])
+            lvk_errorf(L, "filter_plan must be \"exact\", \"selector\", \"widen\" or \"check\"");
+        a->o.filter_plan = plans[i];
+    }
+    lua_pop(L, 7);
+}
+
+static void free_filter(void *p) { vk_filter_free(p); }
+
+/* Pushes a box holding the filter of opts.filter_sql / opts.filter_params
+ * (compiled by the Lua module), or nil without one. */
+static void open_filter(lua_State *L, vk_db *db, int t, search_args *a)
+{
+    a->o.stats = &a->batch;
+    memset(&a->total, 0, sizeof a->total);
+    a->nbatches = 0;
+    if (!lua_istable(L, t)) {
+        lua_pushnil(L);
+        return;
+    }
+    lua_getfield(L, t, "filter_sql");
+    if (lua_isnil(L, -1))
+        return;   /* the nil stays */
+    const char *sql = cstr(L, -1, "the filter");   /* held by the options table */
+    lua_pop(L, 1);
+    lua_getfield(L, t, "filter_params");
+    int top = lua_gettop(L), nparams;
+    vk_value *params = checkparams(L, top, &nparams);
+    void **slot = lvk_box(L, free_filter);
+    vk_filter *f;
+    if (vk_filter_new(db, sql, params, nparams, &f))
+        lvk_error(L);
+    *slot = f;
+    a->o.filter = f;
+    lua_replace(L, top);   /* the box takes the params' place */
+    lua_settop(L, top);
+}
+
+static void add_stats(search_args *a)
+{
+    vk_search_stats *t = &a->total, *b = &a->batch;
+    if (a->nbatches++ == 0 || b->plan > t->plan)
+        t->plan = b->plan;
+    t->matches = b->matches;
+    t->excluded = b->excluded;
+    t->rounds = b->rounds > t->rounds ? b->rounds : t->rounds;
+    t->widened += b->widened;
+    t->exact_fallback += b->exact_fallback;
+    t->max_k = b->max_k > t->max_k ? b->max_k : t->max_k;
+    t->missing += b->missing;
+    t->estimated = b->estimated;
+}
+
+static int push_stats(lua_State *L, const search_args *a)
+{
+    static const char *const plans[] = {"index", "exact", "selector", "widen", "check"};
+    const vk_search_stats *t = &a->total;
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, plans[t->plan]);
+    lua_setfield(L, -2, "plan");
+    if (t->matches >= 0) {
+        lvk_pushint64(L, t->matches);
+        lua_setfield(L, -2, "matches");
+    }
+    lvk_pushint64(L, t->excluded);
+    lua_setfield(L, -2, "excluded");
+    lvk_pushint64(L, t->rounds);
+    lua_setfield(L, -2, "rounds");
+    lvk_pushint64(L, t->widened);
+    lua_setfield(L, -2, "widened");
+    lvk_pushint64(L, t->exact_fallback);
+    lua_setfield(L, -2, "exact_fallback");
+    lvk_pushint64(L, t->max_k);
+    lua_setfield(L, -2, "max_k");
+    lvk_pushint64(L, t->missing);
+    lua_setfield(L, -2, "missing");
+    if (t->estimated > 0) {
+        lvk_pushint64(L, t->estimated);
+        lua_setfield(L, -2, "estimated_matches");
+    }
+    lvk_pushint64(L, VK_FILTER_EXACT_MAX);
+    lua_setfield(L, -2, "exact_max");
+    return 1;
 }
 
 static void check_k(lua_State *L, int idx, search_args *a)
@@ -632,6 +851,7 @@ static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, se
     vk_index *ix = search_index(L, db);
     if (vk_db_search(db, q, nq, a->k, &a->o, vk_index_metric(ix), h))
         lvk_error(L);
+    add_stats(a);
     /* neighbor records, fetched once for the whole batch; idx is known
      * from the hits and never fetched */
     int idx_col = vk_db_column_index(db, vk_db_idx_name(db)), want_idx = 0, nf = 0;
@@ -696,14 +916,17 @@ static int h_search(lua_State *L)
     int ncols;
     int *cols = checkcols(L, db, 5, &ncols);   /* 6 */
     lvk_mat *q = lvk_checkmatrix(L, 2, vk_index_d(ix));   /* 7 */
-    lua_createtable(L, (int)q->n, 0);   /* 8 */
+    open_filter(L, db, 4, &a);          /* 8 */
+    lua_createtable(L, (int)q->n, 0);   /* 9 */
     int res = lua_gettop(L);
     int64_t pos = 0;
     for (int64_t s = 0; s < q->n; s += a.batch_size) {
         int64_t n = q->n - s < a.batch_size ? q->n - s : a.batch_size;
         search_batch(L, db, q->data + s * q->d, n, &a, cols, ncols, res, &pos, NULL, NULL, 0);
     }
-    return 1;
+    if (lua_isuserdata(L, 8))
+        lvk_box_release(L, 8);
+    return a.explain ? 1 + push_stats(L, &a) : 1;
 }
 
 static void close_cursor(void *p) { vk_cursor_close(p); }
@@ -728,12 +951,13 @@ static int h_nearest(lua_State *L)
     qcols[0] = idx_col;
     qcols[1] = vec_col;
     memcpy(qcols + 2, cols, sizeof(int) * (size_t)ncols);
+    open_filter(L, db, 5, &a);                  /* 10 */
     vk_cursor *cur;
-    void **cslot = lvk_box(L, close_cursor);    /* 10 */
+    void **cslot = lvk_box(L, close_cursor);    /* 11 */
     if (vk_db_select(db, qcols, ncols + 2, where, params, nparams, NULL, &cur))
         return lvk_error(L);
     *cslot = cur;
-    lua_newtable(L);   /* 11 */
+    lua_newtable(L);   /* 12 */
     int res = lua_gettop(L);
     int64_t pos = 0, d = vk_index_d(ix);
     for (;;) {
@@ -756,9 +980,118 @@ static int h_nearest(lua_State *L)
         lvk_box_release(L, res + 1);
         lua_settop(L, res);
     }
-    lvk_box_release(L, 10);
+    lvk_box_release(L, 11);
+    if (lua_isuserdata(L, 10))
+        lvk_box_release(L, 10);
     lua_settop(L, res);
+    return a.explain ? 1 + push_stats(L, &a) : 1;
+}
+
+/* ---------- deletes and updates ---------- */
+
+/* delete(where_sql, params) -> number of records deleted */
+static int h_delete(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const char *where = optcstr(L, 2, "the where-clause");
+    int nparams;
+    vk_value *params = checkparams(L, 3, &nparams);
+    int64_t n;
+    if (vk_db_delete(db, where, params, nparams, &n))
+        return lvk_error(L);
+    lvk_pushint64(L, n);
     return 1;
+}
+
+/* update(where_sql, params, { column = value, ..., [vector column] = v })
+ * -> number of records updated, first new idx (nil unless the vector changed) */
+static int h_update(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const char *where = optcstr(L, 2, "the where-clause");
+    int nparams;
+    vk_value *params = checkparams(L, 3, &nparams);   /* 5 */
+    luaL_checktype(L, 4, LUA_TTABLE);
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+        lua_pop(L, 1);
+        n++;
+    }
+    int *cols = lua_newuserdatauv(L, sizeof(int) * (size_t)(n + 1), 0);           /* 6 */
+    vk_value *vals = lua_newuserdatauv(L, sizeof(vk_value) * (size_t)(n + 1), 0);  /* 7 */
+    const float *vec = NULL;
+    int64_t d = 0;
+    lua_getfield(L, 4, vk_db_vector_name(db));   /* 8 */
+    if (!lua_isnil(L, 8)) {
+        int64_t want = vk_db_dim(db);
+        if (want <= 0 && vk_db_index(db))
+            want = vk_index_d(vk_db_index(db));
+        lvk_mat *v = lvk_checkvector(L, 8, want > 0 ? want : 0);   /* 9 */
+        vec = v->data;
+        d = v->d;
+    }
+    int nv = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return lvk_errorf(L, "update: column names must be strings");
+        const char *name = lua_tostring(L, -2);
+        int c = col_of(L, db, name);
+        if (vk_db_column(db, c)->is_vector) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (lua_type(L, -1) == LUA_TNUMBER && vk_db_column(db, c)->type == VK_INT) {
+            int64_t i;
+            if (!lvk_tointeger(L, -1, &i))
+                return lvk_errorf(L, "update: column '%s' holds integer values, got %f", name,
+                                  lua_tonumber(L, -1));
+            vals[nv] = (vk_value){.type = VK_INT, .i = i};
+        } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
+                   lua_type(L, -1) == LUA_TFUNCTION) {
+            return lvk_errorf(L, "update: column '%s' cannot hold a %s", name, luaL_typename(L, -1));
+        } else {
+            to_value(L, -1, &vals[nv], name);   /* strings stay in the values table */
+        }
+        cols[nv++] = c;
+        lua_pop(L, 1);
+    }
+    int64_t updated, first_new;
+    if (vk_db_update(db, where, params, nparams, cols, vals, nv, vec, d, &updated, &first_new))
+        return lvk_error(L);
+    lvk_pushint64(L, updated);
+    if (first_new >= 0)
+        lvk_pushint64(L, first_new);
+    else
+        lua_pushnil(L);
+    return 2;
+}
+
+static int h_deleted(lua_State *L) { return push_i64_or_error(L, vk_db_deleted_count(checkdb(L, 1))); }
+
+/* rebuild(path) -> tombstones reclaimed, vectors removed from the index */
+static int h_rebuild(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const char *path = optcstr(L, 2, "the index file name");
+    int64_t removed, reclaimed;
+    if (vk_db_rebuild_index(db, path, &removed, &reclaimed))
+        return lvk_error(L);
+    lvk_pushint64(L, reclaimed);
+    lvk_pushint64(L, removed);
+    return 2;
+}
+
+/* index_lag() -> records the index lacks, ids it holds beyond the table's */
+static int h_index_lag(lua_State *L)
+{
+    int64_t lag, excess;
+    if (vk_db_index_lag(checkdb(L, 1), &lag, &excess))
+        return lvk_error(L);
+    lvk_pushint64(L, lag);
+    lvk_pushint64(L, excess);
+    return 2;
 }
 
 /* fetch(ids, cols) -> records in the order of ids (nil for a missing id) */
@@ -901,25 +1234,6 @@ static int cur_close(lua_State *L)
 
 /* ---------- sampling and index maintenance ---------- */
 
-typedef struct progress {
-    lua_State *L;
-    int fn;   /* stack index of the Lua function, 0 for none */
-} progress;
-
-static int call_progress(void *ud, int64_t done, int64_t total, const char *phase)
-{
-    progress *p = ud;
-    if (!p->fn)
-        return 0;
-    lua_pushvalue(p->L, p->fn);
-    lvk_pushint64(p->L, done);
-    lvk_pushint64(p->L, total);
-    lua_pushstring(p->L, phase);
-    if (lua_pcall(p->L, 3, 0, 0)) {
-        lua_pop(p->L, 1);   /* a failing progress callback does not stop the work */
-    }
-    return 0;
-}
 
 static int h_sample(lua_State *L)
 {
@@ -973,9 +1287,11 @@ static const luaL_Reg db_methods[] = {
     {"close", h_close},       {"use_table", h_use_table}, {"columns", h_columns},
     {"info", h_info},         {"dim", h_dim},             {"count", h_count},
     {"next_idx", h_next_idx}, {"find_gap", h_find_gap},   {"attach", h_attach},
-    {"insert", h_insert},     {"search", h_search},       {"nearest", h_nearest},
+    {"insert", h_insert},     {"insert_matrix", h_insert_matrix},     {"search", h_search},       {"nearest", h_nearest},
     {"fetch", h_fetch},       {"select", h_select},       {"execute", h_execute},       {"sample", h_sample},
-    {"train", h_train},       {"sync", h_sync},           {NULL, NULL}};
+    {"train", h_train},       {"sync", h_sync},           {"delete", h_delete},
+    {"update", h_update},     {"deleted", h_deleted},     {"rebuild", h_rebuild},
+    {"index_lag", h_index_lag}, {NULL, NULL}};
 
 static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_close}, {NULL, NULL}};
 

@@ -92,6 +92,40 @@ static int keep_bytes(vk_batch *b, vk_value *cell, const char *s, size_t len)
     return VK_OK;
 }
 
+int vk_value_check(const vk_column *c, const vk_value *v, vk_value *out)
+{
+    if (v->type == VK_NULL) {
+        *out = (vk_value){.type = VK_NULL};
+        return VK_OK;
+    }
+    int ok = 0;
+    switch (c->type) {
+    case VK_INT:
+        ok = v->type == VK_INT || v->type == VK_BOOL;
+        *out = (vk_value){.type = VK_INT, .i = v->i};
+        break;
+    case VK_BOOL:
+        ok = v->type == VK_BOOL || v->type == VK_INT;
+        *out = (vk_value){.type = VK_BOOL, .i = v->i != 0};
+        break;
+    case VK_REAL:
+        ok = v->type == VK_REAL || v->type == VK_INT;
+        *out = (vk_value){.type = VK_REAL, .r = v->type == VK_INT ? (double)v->i : v->r};
+        break;
+    case VK_TEXT:
+    case VK_BLOB:
+        ok = v->type == VK_TEXT || v->type == VK_BLOB;
+        *out = (vk_value){.type = c->type, .s = v->s, .len = v->len};
+        break;
+    default:
+        break;
+    }
+    if (!ok)
+        return vk_fail(VK_EINVAL, "column '%s' holds %s values, got %s", c->name,
+                       type_name(c->type), type_name(v->type));
+    return VK_OK;
+}
+
 int vk_batch_set(vk_batch *b, int col, const vk_value *v)
 {
     if (col < 0 || col >= b->ncols)
@@ -100,40 +134,17 @@ int vk_batch_set(vk_batch *b, int col, const vk_value *v)
     if (c->is_vector)
         return vk_fail(VK_EINVAL, "column '%s' holds the vector: set it as a vector", c->name);
     vk_value *cell = &b->cur[col];
-    b->set[col] = 1;
-    if (v->type == VK_NULL) {
-        *cell = (vk_value){.type = VK_NULL};
-        return VK_OK;
-    }
-    int ok = 0;
-    switch (c->type) {
-    case VK_INT:
-        ok = v->type == VK_INT || v->type == VK_BOOL;
-        *cell = (vk_value){.type = VK_INT, .i = v->i};
-        break;
-    case VK_BOOL:
-        ok = v->type == VK_BOOL || v->type == VK_INT;
-        *cell = (vk_value){.type = VK_BOOL, .i = v->i != 0};
-        break;
-    case VK_REAL:
-        ok = v->type == VK_REAL || v->type == VK_INT;
-        *cell = (vk_value){.type = VK_REAL, .r = v->type == VK_INT ? (double)v->i : v->r};
-        break;
-    case VK_TEXT:
-    case VK_BLOB:
-        ok = v->type == VK_TEXT || v->type == VK_BLOB;
-        *cell = (vk_value){.type = c->type};
-        if (ok && keep_bytes(b, cell, v->s, v->len))
-            return VK_ENOMEM;
-        break;
-    default:
-        break;
-    }
-    if (!ok) {
+    vk_value checked;
+    int rc = vk_value_check(c, v, &checked);
+    if (rc) {
         b->set[col] = 0;
-        return vk_fail(VK_EINVAL, "column '%s' holds %s values, got %s", c->name,
-                       type_name(c->type), type_name(v->type));
+        return rc;
     }
+    *cell = checked;
+    b->set[col] = 1;
+    if ((checked.type == VK_TEXT || checked.type == VK_BLOB) &&
+        keep_bytes(b, cell, checked.s, checked.len))
+        return VK_ENOMEM;
     return VK_OK;
 }
 
@@ -261,36 +272,67 @@ int vk_batch_end_row(vk_batch *b)
     return VK_OK;
 }
 
-int vk_db_insert(vk_db *db, vk_batch *b)
+int vk_batch_write(vk_db *db, vk_batch *b)
 {
     if (b->db != db)
         return vk_fail(VK_EINVAL, "the batch belongs to another handle");
     if (b->nrows == 0)
         return VK_OK;
     vk_index *ix = db->index;
-    if (ix && vk_index_ntotal(ix) != b->first_idx)
-        return vk_fail(VK_ESTATE, "the index holds %lld vectors but the table's next idx is %lld: "
-                       "run sync_index_to_db first", (long long)vk_index_ntotal(ix),
-                       (long long)b->first_idx);
+    int rc = ix ? vk_db_index_ready(db, b->first_idx) : VK_OK;
+    if (rc)
+        return rc;
     if (ix && !vk_index_is_trained(ix))
         return vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
     vk_rows_seal(b->rows);
-    int rc = vk_db_begin(db);
-    if (rc == VK_OK && (rc = db->drv->insert(db, b)))
-        vk_db_rollback(db);
-    if (rc == VK_OK && ix && (rc = vk_index_add(ix, b->nrows, (const float *)b->vecs.p, b->first_idx)))
-        vk_db_rollback(db);
-    if (rc == VK_OK && (rc = vk_db_commit(db)) && ix) {
-        /* the table refused the batch after FAISS took it: take it back */
-        char saved[1024];
-        snprintf(saved, sizeof saved, "%s", vk_errmsg());
-        if (vk_index_truncate(ix, b->first_idx))
-            vk_fail(rc, "%s (and the index could not be rolled back: reopen it and run "
-                    "sync_index_to_db)", saved);
-        else
-            vk_fail(rc, "%s", saved);
-    }
-    if (rc == VK_OK && db->d == 0)
-        db->d = b->d;
+    if ((rc = db->drv->insert(db, b)))
+        return rc;
+    if (ix)
+        rc = vk_index_add(ix, b->nrows, (const float *)b->vecs.p, b->first_idx);
     return rc;
+}
+
+void vk_batch_unwrite(vk_db *db, vk_batch *b, int rc)
+{
+    vk_index *ix = db->index;
+    if (!ix || b->nrows == 0 || vk_index_covered(ix) <= b->first_idx)
+        return;
+    /* the table refused the batch after FAISS took it: take it back */
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", vk_errmsg());
+    if (vk_index_truncate(ix, b->first_idx))
+        vk_fail(rc, "%s (and the index could not be rolled back: reopen it and run "
+                "sync_index_to_db)", saved);
+    else
+        vk_fail(rc, "%s", saved);
+}
+
+int vk_db_insert(vk_db *db, vk_batch *b)
+{
+    if (b->db != db)
+        return vk_fail(VK_EINVAL, "the batch belongs to another handle");
+    if (b->nrows == 0)
+        return VK_OK;
+    /* the checks run before the transaction so they stay cheap to fail */
+    int rc = db->index ? vk_db_index_ready(db, b->first_idx) : VK_OK;
+    if (rc == VK_OK && db->index && !vk_index_is_trained(db->index))
+        rc = vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
+    if (rc == VK_OK)
+        rc = vk_db_begin(db);
+    if (rc)
+        return rc;
+    i64 before = db->index ? vk_index_covered(db->index) : 0;
+    if ((rc = vk_batch_write(db, b))) {
+        vk_db_rollback(db);
+        if (db->index && vk_index_covered(db->index) > before)
+            vk_batch_unwrite(db, b, rc);
+        return rc;
+    }
+    if ((rc = vk_db_commit(db))) {
+        vk_batch_unwrite(db, b, rc);
+        return rc;
+    }
+    if (db->d == 0)
+        db->d = b->d;
+    return VK_OK;
 }

@@ -48,6 +48,7 @@ void vk_db_close(vk_db *db)
     if (db->conn)
         db->drv->disconnect(db);
     vk_index_release(db->index);
+    vk_tomb_free(db);
     vk_columns_free(db->cols, db->ncols);
     free(db->schema);
     free(db->table);
@@ -384,7 +385,13 @@ int64_t vk_db_next_idx(vk_db *db)
     int isnull = 1;
     if (idx_aggregate(db, "MAX(%s)", &mx, &isnull))
         return -1;
-    return isnull ? 0 : mx + 1;
+    /* a deleted idx is never given out again */
+    if (vk_tomb_refresh(db))
+        return -1;
+    i64 dead = vk_tomb_max(db);
+    if (isnull || dead > mx)
+        mx = dead;
+    return mx + 1;
 }
 
 int64_t vk_db_dim(vk_db *db)
@@ -672,7 +679,7 @@ int vk_db_fetch(vk_db *db, const int64_t *ids, int64_t n, const int *cols, int n
     return VK_OK;
 }
 
-int vk_db_fetch_vectors(vk_db *db, const int64_t *ids, int64_t n, float *out)
+int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsigned char *found)
 {
     int rc = need_table(db);
     if (rc)
@@ -687,11 +694,18 @@ int vk_db_fetch_vectors(vk_db *db, const int64_t *ids, int64_t n, float *out)
         return rc;
     for (i64 i = 0; i < n && rc == VK_OK; i++) {
         i64 row = find_row(map, ngot, ids[i]);
+        if (row < 0 && found) {
+            found[i] = 0;
+            memset(out + i * d, 0, sizeof(float) * (size_t)d);
+            continue;
+        }
         if (row < 0) {
             rc = vk_fail(VK_ESTATE, "idx %lld is in the index but not in table %s: "
                          "the index does not belong to this table", (long long)ids[i], db->table);
             break;
         }
+        if (found)
+            found[i] = 1;
         const vk_value *v = vk_rows_get(got, row, 1);
         if (v->type != VK_BLOB && v->type != VK_TEXT)
             rc = vk_fail(VK_ECODEC, "corrupted vector at idx %lld: not a blob", (long long)ids[i]);
@@ -703,6 +717,11 @@ int vk_db_fetch_vectors(vk_db *db, const int64_t *ids, int64_t n, float *out)
     return rc;
 }
 
+int vk_db_fetch_vectors(vk_db *db, const int64_t *ids, int64_t n, float *out)
+{
+    return vk_db_fetch_vectors_found(db, ids, n, out, NULL);
+}
+
 /* ---------- consecutive idx ---------- */
 
 int vk_db_find_gap(vk_db *db, int64_t *gap)
@@ -711,14 +730,19 @@ int vk_db_find_gap(vk_db *db, int64_t *gap)
     i64 count = vk_db_count(db), next = count < 0 ? -1 : vk_db_next_idx(db);
     if (count < 0 || next < 0)
         return vk_errcode();
-    if (count == 0 || count == next) {
+    /* deleted idx values are accounted for, not gaps */
+    vk_idset dead;
+    vk_tomb_set(db, 0, &dead);
+    if (count == 0 || count + dead.count == next) {
         i64 mn = 0;
         int isnull = 1;
         int rc = count ? idx_aggregate(db, "MIN(%s)", &mn, &isnull) : VK_OK;
         if (rc)
             return rc;
-        if (count && mn != 0)
+        if (count && mn < 0)
             *gap = 0;   /* negative idx values */
+        else if (count && mn > 0 && !vk_idset_has(&dead, 0))
+            *gap = 0;
         return VK_OK;
     }
     /* walk the idx values in order to name the first hole */
@@ -734,11 +758,15 @@ int vk_db_find_gap(vk_db *db, int64_t *gap)
     i64 expect = 0;
     vk_rows *r;
     while (*gap < 0 && (rc = vk_cursor_next(c, 65536, &r)) == VK_OK && r) {
-        for (i64 i = 0; i < r->nrows; i++, expect++)
-            if (vk_rows_get(r, i, 0)->i != expect) {
+        for (i64 i = 0; i < r->nrows; i++, expect++) {
+            i64 v = vk_rows_get(r, i, 0)->i;
+            while (expect < v && vk_idset_has(&dead, expect))
+                expect++;
+            if (v != expect) {
                 *gap = expect;
                 break;
             }
+        }
         vk_rows_free(r);
     }
     vk_cursor_close(c);
@@ -876,6 +904,56 @@ int vk_db_train_index(vk_db *db, int64_t sample_size, vk_progress_fn fn, void *u
     return rc;
 }
 
+/* live idx values >= from, in order (explicit-id indexes add only these) */
+static int live_ids_from(vk_db *db, i64 from, i64 **out, i64 *n)
+{
+    *out = NULL;
+    *n = 0;
+    int col = db->idx_col;
+    vk_buf where = {0}, order = {0};
+    int rc = vk_buf_ident(&where, db->idx_name);
+    rc |= vk_buf_printf(&where, " >= %s1", db->drv->placeholder);
+    rc |= vk_buf_adds(&order, "ORDER BY ");
+    rc |= vk_buf_ident(&order, db->idx_name);
+    vk_cursor *c = NULL;
+    vk_value p = {.type = VK_INT, .i = from};
+    if (rc == VK_OK)
+        rc = vk_db_select(db, &col, 1, where.p, &p, 1, order.p, &c);
+    else
+        rc = VK_ENOMEM;
+    vk_buf_free(&where);
+    vk_buf_free(&order);
+    i64 cap = 0, len = 0;
+    i64 *ids = NULL;
+    vk_rows *r = NULL;
+    while (rc == VK_OK && (rc = vk_cursor_next(c, 65536, &r)) == VK_OK && r) {
+        if (len + r->nrows > cap) {
+            i64 ncap = cap ? cap : 1024;
+            while (len + r->nrows > ncap)
+                ncap *= 2;
+            i64 *p2 = vk_realloc(ids, sizeof(i64) * (size_t)ncap);
+            if (!p2) {
+                vk_rows_free(r);
+                rc = VK_ENOMEM;
+                break;
+            }
+            ids = p2;
+            cap = ncap;
+        }
+        for (i64 i = 0; i < r->nrows; i++)
+            ids[len++] = vk_rows_get(r, i, 0)->i;
+        vk_rows_free(r);
+    }
+    vk_cursor_close(c);
+    if (rc) {
+        free(ids);
+        return rc;
+    }
+    *out = ids;
+    *n = len;
+    return VK_OK;
+}
+
 int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
                      vk_progress_fn fn, void *ud, int64_t *added)
 {
@@ -891,45 +969,63 @@ int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
     if (gap >= 0)
         return vk_fail(VK_EINVAL, "idx values of table %s are not consecutive from 0: idx %lld is missing",
                        db->table, (long long)gap);
-    i64 count = vk_db_count(db);
-    i64 ntotal = vk_index_ntotal(db->index);
-    if (count < 0)
+    i64 lag, excess;
+    if ((rc = vk_db_index_lag(db, &lag, &excess)))
+        return rc;
+    i64 next = vk_db_next_idx(db);
+    if (next < 0)
         return vk_errcode();
-    if (ntotal > count)
-        return vk_fail(VK_ESTATE, "the index holds %lld vectors but table %s only %lld records: "
-                       "it belongs to another table", (long long)ntotal, db->table, (long long)count);
+    if (excess > 0)
+        return vk_fail(VK_ESTATE, "the index holds %lld vectors but table %s has only ever held %lld "
+                       "records: it belongs to another table", (long long)vk_index_ntotal(db->index),
+                       db->table, (long long)next);
     i64 d = vk_db_dim(db);
-    if (count > ntotal && d != vk_index_d(db->index))
+    if (lag > 0 && d != vk_index_d(db->index))
         return vk_fail(VK_EINVAL, "index dimension %d does not match the table's %lld",
                        vk_index_d(db->index), (long long)d);
-    if (count > ntotal && !vk_index_is_trained(db->index))
+    if (lag > 0 && !vk_index_is_trained(db->index))
         return vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
+    /* explicit-id indexes get the live records they lack under their idx;
+     * the others number vectors by position, so a deleted record's place
+     * gets a zero vector (its tombstone keeps it out of every search) */
+    int explicit_ids = vk_faiss_explicit_ids(vk_index_faiss(db->index));
+    i64 *todo = NULL, ntodo = lag, first = vk_index_ntotal(db->index);
+    if (explicit_ids && lag > 0 && (rc = live_ids_from(db, vk_index_covered(db->index), &todo, &ntodo)))
+        return rc;
     if (fn)
-        fn(ud, 0, count - ntotal, "add");
-    float *x = count > ntotal ? vk_malloc(sizeof(float) * (size_t)(batch_size * d)) : NULL;
-    if (count > ntotal && !x)
-        return VK_ENOMEM;
-    for (i64 start = ntotal; start < count && rc == VK_OK;) {
-        i64 m = count - start < batch_size ? count - start : batch_size;
-        i64 *ids = vk_malloc(sizeof(i64) * (size_t)m);
-        if (!ids) {
-            rc = VK_ENOMEM;
-            break;
-        }
+        fn(ud, 0, ntodo, "add");
+    float *x = ntodo > 0 ? vk_malloc(sizeof(float) * (size_t)(batch_size * d)) : NULL;
+    i64 *ids = ntodo > 0 ? vk_malloc(sizeof(i64) * (size_t)batch_size) : NULL;
+    unsigned char *found = ntodo > 0 ? vk_malloc((size_t)batch_size) : NULL;
+    if (ntodo > 0 && (!x || !ids || !found))
+        rc = VK_ENOMEM;
+    vk_idset dead;
+    vk_tomb_set(db, 0, &dead);
+    for (i64 done = 0; done < ntodo && rc == VK_OK;) {
+        i64 m = ntodo - done < batch_size ? ntodo - done : batch_size;
         for (i64 i = 0; i < m; i++)
-            ids[i] = start + i;
-        rc = vk_db_fetch_vectors(db, ids, m, x);
-        free(ids);
+            ids[i] = explicit_ids ? todo[done + i] : first + done + i;
+        rc = vk_db_fetch_vectors_found(db, ids, m, x, explicit_ids ? NULL : found);
+        for (i64 i = 0; rc == VK_OK && !explicit_ids && i < m; i++)
+            if (!found[i] && !vk_idset_has(&dead, ids[i]))
+                rc = vk_fail(VK_ESTATE, "idx %lld of table %s vanished while the index was "
+                             "being synced", (long long)ids[i], db->table);
         if (rc == VK_OK)
-            rc = vk_index_add(db->index, m, x, start);
+            rc = vk_index_check_writable(db->index);
+        if (rc == VK_OK)
+            rc = explicit_ids ? vk_faiss_add_ids(vk_index_faiss(db->index), m, x, ids)
+                              : vk_index_add(db->index, m, x, first + done);
         if (rc == VK_OK) {
-            start += m;
+            done += m;
             *added += m;
             if (fn)
-                fn(ud, *added, count - ntotal, "add");
+                fn(ud, *added, ntodo, "add");
         }
     }
     free(x);
+    free(ids);
+    free(found);
+    free(todo);
     if (rc == VK_OK && path && *path)
         rc = vk_index_write(db->index, path);
     return rc;

@@ -19,15 +19,14 @@
 struct vk_index {
     FaissIndex *fi;
     int refs;
+    int mapped;   /* read with the mmap flag: read-only */
 };
 
 /* FAISS's messages read "Error in <signature> at <file>:<line>: <text>";
- * keep the text, first line only. */
-static int faiss_fail(const char *what)
+ * keep the text, first line only */
+int vk_faiss_error(const char *what, const char *msg)
 {
-    const char *m = faiss_get_last_error();
-    if (!m)
-        m = "unknown FAISS error";
+    const char *m = msg ? msg : "unknown FAISS error";
     const char *at = strstr(m, " at ");
     if (strncmp(m, "Error in ", 9) == 0 && at) {
         const char *colon = strstr(at, ": ");
@@ -41,6 +40,9 @@ static int faiss_fail(const char *what)
         n = (size_t)(glued - m);
     return vk_fail(VK_EFAISS, "%s: %.*s", what, (int)n, m);
 }
+
+/* the C API's last error */
+static int faiss_fail(const char *what) { return vk_faiss_error(what, faiss_get_last_error()); }
 
 static vk_index *wrap(FaissIndex *fi)
 {
@@ -68,18 +70,39 @@ int vk_index_factory(vk_index **out, int d, const char *description, vk_metric m
     return (*out = wrap(fi)) ? VK_OK : VK_ENOMEM;
 }
 
+/* FAISS 1.7.3's C++ IO_FLAG_MMAP (faiss/index_io.h: IO_FLAG_SKIP_IVF_DATA |
+ * 0x646f0000). The C API's FAISS_IO_FLAG_MMAP is 1, a bit the 1.7.3 reader
+ * never tests, while the C API hands io_flags to the C++ reader unchanged.
+ * With this value an IVF index's inverted lists (nearly all of it) are mapped
+ * read-only from the file and shared by every process that maps it; other
+ * index types ignore it and are read into memory. */
+#define VK_FAISS_IO_FLAG_MMAP (8 | 0x646f0000)
+
 int vk_index_read(vk_index **out, const char *path, int mmap)
 {
     *out = NULL;
     if (access(path, R_OK) != 0)
         return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
     FaissIndex *fi = NULL;
-    if (faiss_read_index_fname(path, mmap ? FAISS_IO_FLAG_MMAP : 0, &fi)) {
+    if (faiss_read_index_fname(path, mmap ? VK_FAISS_IO_FLAG_MMAP : 0, &fi)) {
         char what[600];
         snprintf(what, sizeof what, "unreadable index file %s", path);
         return faiss_fail(what);
     }
-    return (*out = wrap(fi)) ? VK_OK : VK_ENOMEM;
+    if (!(*out = wrap(fi)))
+        return VK_ENOMEM;
+    (*out)->mapped = mmap != 0;
+    return VK_OK;
+}
+
+int vk_index_check_writable(const vk_index *ix)
+{
+    /* FAISS throws from inside its OpenMP loops when it adds to mapped
+     * lists, which ends the process: refuse before calling it */
+    if (ix->mapped)
+        return vk_fail(VK_ESTATE, "the index was opened with mmap and is read-only: open it without "
+                                  "mmap to train it or to add or remove vectors");
+    return VK_OK;
 }
 
 int vk_index_write(vk_index *ix, const char *path)
@@ -136,6 +159,7 @@ void vk_index_release(vk_index *ix)
     }
 }
 
+struct FaissIndex_H *vk_index_faiss(const vk_index *ix) { return ix->fi; }
 int vk_index_d(const vk_index *ix) { return faiss_Index_d(ix->fi); }
 int64_t vk_index_ntotal(const vk_index *ix) { return faiss_Index_ntotal(ix->fi); }
 int vk_index_is_trained(const vk_index *ix) { return faiss_Index_is_trained(ix->fi); }
@@ -155,6 +179,8 @@ int vk_index_train(vk_index *ix, int64_t n, const float *x)
 {
     if (n <= 0)
         return vk_fail(VK_EINVAL, "cannot train an index on no vectors");
+    if (vk_index_check_writable(ix))
+        return vk_errcode();
     if (faiss_Index_train(ix->fi, n, x))
         return faiss_fail("training the index failed");
     return VK_OK;
@@ -164,10 +190,14 @@ int vk_index_add(vk_index *ix, int64_t n, const float *x, int64_t first_id)
 {
     if (n <= 0)
         return VK_OK;
+    if (vk_index_check_writable(ix))
+        return vk_errcode();
     if (!faiss_Index_is_trained(ix->fi))
         return vk_fail(VK_ESTATE, "the index is not trained: train it before adding vectors");
     int rc;
-    if (faiss_IndexIDMap_cast(ix->fi) || faiss_IndexIDMap2_cast(ix->fi)) {
+    /* IVF and IDMap keep the ids they are given: after removals their
+     * ntotal no longer tells the next id */
+    if (vk_faiss_explicit_ids(ix->fi)) {
         idx_t *ids = vk_malloc(sizeof(idx_t) * (size_t)n);
         if (!ids)
             return VK_ENOMEM;
@@ -186,6 +216,8 @@ int vk_index_add(vk_index *ix, int64_t n, const float *x, int64_t first_id)
 
 int vk_index_truncate(vk_index *ix, int64_t first_id)
 {
+    if (vk_index_check_writable(ix))
+        return vk_errcode();
     FaissIDSelectorRange *sel = NULL;
     if (faiss_IDSelectorRange_new(&sel, first_id, INT64_MAX))
         return faiss_fail("cannot undo the add");

@@ -58,9 +58,33 @@ void vk_hits_free(vk_hits *h)
     memset(h, 0, sizeof *h);
 }
 
-/* reranks queries [q0, q1) whose FAISS labels are in labels (nq x kk) */
+/* what a rerank found missing: candidates whose record is no longer in the
+ * table (deleted while the search ran, or by a process whose deletes this
+ * index copy predates) */
+typedef struct missing {
+    i64 *ids;
+    i64 n, cap;
+    int short_query;   /* a query lost one and came back with fewer than k */
+} missing;
+
+static int add_missing(missing *ms, i64 id)
+{
+    if (ms->n == ms->cap) {
+        i64 cap = ms->cap ? ms->cap * 2 : 16;
+        i64 *p = vk_realloc(ms->ids, sizeof(i64) * (size_t)cap);
+        if (!p)
+            return VK_ENOMEM;
+        ms->ids = p;
+        ms->cap = cap;
+    }
+    ms->ids[ms->n++] = id;
+    return VK_OK;
+}
+
+/* reranks queries [q0, q1) whose candidates are in labels (nq x kk) */
 static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k, const i64 *labels,
-                        const vk_search_opts *o, vk_metric metric, vk_hits *out, cand *buf)
+                        const vk_search_opts *o, vk_metric metric, vk_hits *out, cand *buf,
+                        missing *ms)
 {
     i64 d = vk_index_d(db->index);
     i64 n = (q1 - q0) * kk, nu = 0;
@@ -76,15 +100,24 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
         if (m == 0 || u[m - 1] != u[i])
             u[m++] = u[i];
     float *vecs = vk_malloc(sizeof(float) * (size_t)(m * d + 1));
-    int rc = vecs ? vk_db_fetch_vectors(db, u, m, vecs) : VK_ENOMEM;
+    unsigned char *found = vk_malloc((size_t)(m + 1));
+    int rc = vecs && found ? vk_db_fetch_vectors_found(db, u, m, vecs, found) : VK_ENOMEM;
+    for (i64 i = 0; rc == VK_OK && i < m; i++)
+        if (!found[i])
+            rc = add_missing(ms, u[i]);
     for (i64 qi = q0; qi < q1 && rc == VK_OK; qi++) {
         const float *qv = q + qi * d;
-        i64 nc = 0;
+        i64 nc = 0, lost = 0;
         for (i64 j = 0; j < kk; j++) {
             i64 id = labels[qi * kk + j];
             if (id < 0 || (o->exclude && id == o->exclude[qi]))
                 continue;
-            float mv = vk_metric_value(metric, qv, vecs + find_id(u, m, id) * d, d);
+            i64 at = find_id(u, m, id);
+            if (!found[at]) {
+                lost++;
+                continue;
+            }
+            float mv = vk_metric_value(metric, qv, vecs + at * d, d);
             if (o->has_threshold &&
                 (metric == VK_METRIC_IP ? mv < o->threshold : mv > o->threshold))
                 continue;
@@ -93,6 +126,8 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
         if (o->rerank) {
             qsort(buf, (size_t)nc, sizeof(cand), metric == VK_METRIC_IP ? cmp_cand_ip : cmp_cand_l2);
         }
+        if (lost && nc < k)
+            ms->short_query = 1;
         if (nc > k)
             nc = k;
         out->count[qi] = nc;
@@ -102,9 +137,33 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
         }
     }
     free(vecs);
+    free(found);
     free(u);
     return rc;
 }
+
+/* candidates for every query, then the exact rerank; missing records found
+ * by the rerank go to ms */
+static int search_once(vk_db *db, const float *q, i64 nq, i64 k, i64 kk, const vk_search_opts *o,
+                       vk_metric metric, const i64 *dead, i64 ndead, vk_hits *out, i64 *labels,
+                       cand *buf, missing *ms, vk_search_stats *st)
+{
+    vk_param_undo *undo = NULL;
+    int rc = o->params && *o->params ? vk_index_push_params(db->index, o->params, &undo) : VK_OK;
+    if (rc == VK_OK) {
+        rc = vk_plan_candidates(db, q, nq, kk, o, dead, ndead, metric, labels, st);
+        vk_index_pop_params(db->index, undo);
+    }
+    for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += VK_RERANK_CHUNK) {
+        i64 q1 = q0 + VK_RERANK_CHUNK < nq ? q0 + VK_RERANK_CHUNK : nq;
+        rc = rerank_chunk(db, q, q0, q1, kk, k, labels, o, metric, out, buf, ms);
+    }
+    return rc;
+}
+
+/* searches again (at most this many times) when deleted records took the
+ * place of neighbors */
+#define VK_SEARCH_RETRIES 2
 
 int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
                  const vk_search_opts *opts, vk_metric metric, vk_hits *out)
@@ -121,6 +180,8 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
                        (long long)o->k_extra);
     if (nq < 0)
         return vk_fail(VK_EINVAL, "negative number of queries");
+    if (o->filter_plan && (o->filter_plan < VK_PLAN_EXACT || o->filter_plan > VK_PLAN_CHECK))
+        return vk_fail(VK_EINVAL, "unknown filter plan %d", o->filter_plan);
     i64 d = vk_index_d(db->index);
     i64 bad = vk_first_nonfinite(q, nq * d);
     if (bad >= 0)
@@ -129,30 +190,55 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     i64 ntotal = vk_index_ntotal(db->index);
     if (kk > ntotal && ntotal > 0)
         kk = ntotal;
+    vk_search_stats local = {0};
+    vk_search_stats *st = o->stats ? o->stats : &local;
+    memset(st, 0, sizeof *st);
+    st->matches = o->filter ? vk_filter_count(o->filter) : -1;
     out->nq = nq;
     out->k = k;
     out->count = vk_calloc((size_t)(nq ? nq : 1), sizeof(i64));
     out->ids = vk_malloc(sizeof(i64) * (size_t)(nq * k + 1));
     out->metric = vk_malloc(sizeof(float) * (size_t)(nq * k + 1));
-    float *dist = vk_malloc(sizeof(float) * (size_t)(nq * kk + 1));
     i64 *labels = vk_malloc(sizeof(i64) * (size_t)(nq * kk + 1));
     cand *buf = vk_malloc(sizeof(cand) * (size_t)(kk + 1));
-    int rc = (out->count && out->ids && out->metric && dist && labels && buf) ? VK_OK : VK_ENOMEM;
-    if (rc == VK_OK && nq > 0 && ntotal > 0) {
-        vk_param_undo *undo = NULL;
-        rc = o->params && *o->params ? vk_index_push_params(db->index, o->params, &undo) : VK_OK;
-        if (rc == VK_OK) {
-            rc = vk_index_search(db->index, nq, q, kk, dist, labels);
-            vk_index_pop_params(db->index, undo);
+    missing ms = {0};
+    i64 *dead = NULL, ndead = 0;
+    int rc = (out->count && out->ids && out->metric && labels && buf) ? VK_OK : VK_ENOMEM;
+    for (int attempt = 0; rc == VK_OK && nq > 0 && ntotal > 0; attempt++) {
+        ms.n = 0;
+        ms.short_query = 0;
+        rc = search_once(db, q, nq, k, kk, o, metric, dead, ndead, out, labels, buf, &ms, st);
+        if (rc || ms.n == 0)
+            break;
+        /* a record missing from the table must have been deleted: an idx
+         * nobody ever deleted means the index is not this table's */
+        st->missing += ms.n;
+        if ((rc = vk_tomb_refresh(db)))
+            break;
+        vk_idset all;
+        vk_tomb_set(db, 0, &all);
+        for (i64 i = 0; i < ms.n && rc == VK_OK; i++)
+            if (!vk_idset_has(&all, ms.ids[i]))
+                rc = vk_fail(VK_ESTATE, "idx %lld is in the index but not in table %s: "
+                             "the index does not belong to this table", (long long)ms.ids[i],
+                             db->table);
+        if (rc || !ms.short_query || attempt == VK_SEARCH_RETRIES)
+            break;
+        /* search again without them */
+        i64 *p = vk_realloc(dead, sizeof(i64) * (size_t)(ndead + ms.n));
+        if (!p) {
+            rc = VK_ENOMEM;
+            break;
         }
-        for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += VK_RERANK_CHUNK) {
-            i64 q1 = q0 + VK_RERANK_CHUNK < nq ? q0 + VK_RERANK_CHUNK : nq;
-            rc = rerank_chunk(db, q, q0, q1, kk, k, labels, o, metric, out, buf);
-        }
+        dead = p;
+        memcpy(dead + ndead, ms.ids, sizeof(i64) * (size_t)ms.n);
+        ndead += ms.n;
+        qsort(dead, (size_t)ndead, sizeof(i64), cmp_i64);
     }
-    free(dist);
     free(labels);
     free(buf);
+    free(ms.ids);
+    free(dead);
     if (rc)
         vk_hits_free(out);
     return rc;

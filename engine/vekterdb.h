@@ -77,7 +77,11 @@ typedef struct vk_index vk_index;
 
 /* reference counted: every *_new/read returns one reference */
 int vk_index_factory(vk_index **out, int d, const char *description, vk_metric metric);
+/* mmap: map an IVF index's inverted lists from the file, shared between
+ * processes; the index is then read-only (adds, training and removals fail) */
 int vk_index_read(vk_index **out, const char *path, int mmap);
+/* VK_OK, or the error a write to an index read with mmap gets */
+int vk_index_check_writable(const vk_index *ix);
 /* writes path atomically: temporary file, fsync, rename */
 int vk_index_write(vk_index *ix, const char *path);
 void vk_index_retain(vk_index *ix);
@@ -224,6 +228,48 @@ typedef struct vk_hits {
     float *metric;    /* nq*k */
 } vk_hits;
 
+/* ---------- filters ---------- */
+/* A where-clause (where_sql as for vk_db_select, copied with its values;
+ * NULL: every record) restricting a search.  The database counts its
+ * matches at once; the set of matching idx values is read only when the
+ * plan needs it.  A filter belongs to its db handle. */
+typedef struct vk_filter vk_filter;
+int vk_filter_new(vk_db *db, const char *where_sql, const vk_value *params, int nparams,
+                  vk_filter **out);
+/* the number of matches when known: up to VK_FILTER_EXACT_MAX, or once a
+ * search read them all; -1 for "more than VK_FILTER_EXACT_MAX" */
+int64_t vk_filter_count(const vk_filter *f);
+void vk_filter_free(vk_filter *f);
+
+/* The plan a search took (see docs/filtered-search.md):
+ *   INDEX     FAISS alone: no filter and no deleted records
+ *   EXACT     the filter matched few records: their vectors, scanned exactly
+ *   SELECTOR  FAISS visits only allowed ids (filter bitmap, or tombstones)
+ *   WIDEN     the index type takes no selector: larger k, results filtered
+ *   CHECK     more than VK_FILTER_EXACT_MAX matches: FAISS's candidates
+ *             (k enlarged) are checked by the database, more asked until k
+ *             match, or SELECTOR taken when the filter proves narrow */
+enum { VK_PLAN_INDEX = 0, VK_PLAN_EXACT, VK_PLAN_SELECTOR, VK_PLAN_WIDEN, VK_PLAN_CHECK };
+
+/* filters matching at most this many records are scanned exactly */
+#define VK_FILTER_EXACT_MAX 2048
+/* CHECK turns to SELECTOR when reading the estimated matches costs less
+ * than checking the candidates the next round needs, one candidate (found
+ * by FAISS and checked by the database) counting as this many idx read */
+#define VK_FILTER_CANDIDATE_COST 20
+
+typedef struct vk_search_stats {
+    int plan;
+    int64_t matches;         /* records the filter matched, -1 without a filter */
+    int64_t excluded;        /* deleted idx values the search left out */
+    int64_t rounds;          /* wider searches after the first */
+    int64_t widened;         /* queries searched again, wider */
+    int64_t exact_fallback;  /* queries finished by an exact scan of the matches */
+    int64_t max_k;           /* the largest k asked of FAISS */
+    int64_t missing;         /* candidates whose record was deleted during the search */
+    int64_t estimated;       /* CHECK: matches estimated from FAISS's candidates */
+} vk_search_stats;
+
 typedef struct vk_search_opts {
     int64_t k_extra;        /* extra FAISS candidates before the cut */
     int rerank;             /* order by the exact metric */
@@ -231,11 +277,38 @@ typedef struct vk_search_opts {
     float threshold;
     const char *params;     /* per-call runtime parameters, may be NULL */
     const int64_t *exclude; /* nq ids to drop from their query's neighbors, or NULL */
+    vk_filter *filter;         /* only these records can be neighbors, or NULL */
+    int filter_plan;           /* 0: the planner's choice; or VK_PLAN_EXACT,
+                                * VK_PLAN_SELECTOR, VK_PLAN_WIDEN, VK_PLAN_CHECK */
+    vk_search_stats *stats;    /* filled when given */
 } vk_search_opts;
 
 int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
                  const vk_search_opts *opts, vk_metric metric, vk_hits *out);
 void vk_hits_free(vk_hits *h);
+
+/* ---------- deletes and updates ---------- */
+/* Deletes the records where_sql matches (NULL: all) in one transaction and
+ * records their idx values in the tombstone table "<table>__vekterdb_deleted"
+ * that every search consults; the index is left as it is. */
+int vk_db_delete(vk_db *db, const char *where_sql, const vk_value *params, int nparams,
+                 int64_t *deleted);
+/* Sets columns cols[i] to values[i] in the records where_sql matches, in one
+ * transaction.  With a vector (d floats), each record is deleted and
+ * inserted again with that vector under a new idx: *first_new, then
+ * consecutive, in the order of the old idx values. */
+int vk_db_update(vk_db *db, const char *where_sql, const vk_value *params, int nparams,
+                 const int *cols, const vk_value *values, int nvalues, const float *vector,
+                 int64_t d, int64_t *updated, int64_t *first_new);
+/* number of deleted idx values the table remembers */
+int64_t vk_db_deleted_count(vk_db *db);
+/* Removes deleted records' vectors from the attached index where its type
+ * keeps explicit ids (IVF family, IDMap), writes it to path (when given and
+ * something was removed) and marks the tombstones it no longer needs. */
+int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *reclaimed);
+/* records the attached index lacks (*lag), and idx values it holds that the
+ * table never used (*excess > 0: the index belongs to another table) */
+int vk_db_index_lag(vk_db *db, int64_t *lag, int64_t *excess);
 
 #ifdef __cplusplus
 }

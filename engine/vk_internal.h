@@ -111,6 +111,7 @@ struct vk_db {
     i64 d;                       /* 0 until known */
     vk_index *index;
     int in_txn;
+    struct vk_tombs *tombs;      /* deleted idx values read so far (tombstone.c) */
 };
 
 /* SQL helpers shared by drivers (db.c) */
@@ -139,5 +140,95 @@ struct vk_batch {
     char *blob;           /* encode buffer */
     size_t blob_cap;
 };
+
+/* ---------- FAISS entry points the C API lacks (faiss_ext.cpp) ---------- */
+
+/* sets the error "<what>: <text of FAISS's message msg>" and returns VK_EFAISS
+ * (index.c; the C API's last error and C++ exceptions alike) */
+#ifdef __cplusplus
+extern "C" {
+#endif
+int vk_faiss_error(const char *what, const char *msg);
+struct FaissIndex_H;
+struct FaissIndex_H *vk_index_faiss(const vk_index *ix);   /* index.c */
+
+enum { VK_FAISS_OTHER = 0, VK_FAISS_FLAT, VK_FAISS_IVF, VK_FAISS_HNSW };
+/* vk_faiss_search: this index type takes no search parameters (no selector) */
+#define VK_FAISS_NOSEL 1
+
+int vk_faiss_kind(const struct FaissIndex_H *fi);
+/* 1: the index keeps the ids it is given (IVF family, IDMap); 0: ids are positions */
+int vk_faiss_explicit_ids(const struct FaissIndex_H *fi);
+/* 1 for an IVF index (under transforms): its nlist and current nprobe */
+int vk_faiss_ivf_lists(const struct FaissIndex_H *fi, int64_t *nlist, int64_t *nprobe);
+/* largest stored id, -1 when empty; explicit-id indexes only */
+int vk_faiss_max_id(const struct FaissIndex_H *fi, int64_t *out);
+int vk_faiss_add_ids(struct FaissIndex_H *fi, int64_t n, const float *x, const int64_t *ids);
+/* explicit-id indexes only: VK_ESTATE for the others */
+int vk_faiss_remove_ids(struct FaissIndex_H *fi, const int64_t *ids, int64_t n, int64_t *removed);
+/* Searches with per-call parameters: bits (may be NULL) selects the ids
+ * whose bit is set, or with invert those whose bit is clear; nprobe and
+ * efsearch override the index's values when > 0.  VK_OK, VK_FAISS_NOSEL
+ * (nothing searched), or a VK_E* code with the message set. */
+int vk_faiss_search(const struct FaissIndex_H *fi, int64_t n, const float *x, int64_t k,
+                    const uint8_t *bits, int64_t nbits, int invert, int64_t nprobe,
+                    int64_t efsearch, float *distances, int64_t *labels);
+#ifdef __cplusplus
+}
+#endif
+
+#ifndef __cplusplus
+/* ---------- deleted records (tombstone.c) ---------- */
+
+/* A set of idx values as a bitmap: bit i%8 of byte i/8 */
+typedef struct vk_idset {
+    const unsigned char *bits;
+    i64 nbits;
+    i64 count;
+} vk_idset;
+
+static inline int vk_idset_has(const vk_idset *s, i64 id)
+{
+    return id >= 0 && id < s->nbits && ((s->bits[id >> 3] >> (id & 7)) & 1);
+}
+
+/* reads what this and other handles (processes) deleted since the last call */
+int vk_tomb_refresh(vk_db *db);
+/* forgets the cache: the next refresh reads every tombstone again */
+void vk_tomb_reset(vk_db *db);
+void vk_tomb_free(vk_db *db);
+/* after a refresh: every deleted idx, or only those not yet reclaimed */
+void vk_tomb_set(const vk_db *db, int active_only, vk_idset *out);
+/* largest deleted idx, -1 when none (after a refresh) */
+i64 vk_tomb_max(const vk_db *db);
+
+/* the ids the attached index accounts for: positions 0..ntotal-1, or, for
+ * explicit-id indexes, 0..(largest stored id) */
+i64 vk_index_covered(vk_index *ix);
+/* VK_OK when the index holds every record below first_idx, so a batch
+ * starting there may be added; VK_ESTATE with the reason otherwise */
+int vk_db_index_ready(vk_db *db, i64 first_idx);
+
+/* ---------- fetching, batches (db.c, batch.c) ---------- */
+/* as vk_db_fetch_vectors; with found, a missing row gives found[i] = 0
+ * (and zeros) instead of an error */
+int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsigned char *found);
+/* checks v against column c the way inserts do; text and blob bytes are
+ * not copied */
+int vk_value_check(const vk_column *c, const vk_value *v, vk_value *out);
+/* inside the caller's transaction: writes the rows and adds the vectors to
+ * the attached index */
+int vk_batch_write(vk_db *db, vk_batch *b);
+/* after the transaction failed: takes the batch's vectors back out of the
+ * index; keeps the failure's message (and code rc) */
+void vk_batch_unwrite(vk_db *db, vk_batch *b, int rc);
+
+/* ---------- filtered search (filter.c) ---------- */
+/* nq x kk FAISS candidates (-1 padded) that the chosen plan proposes;
+ * dead: ids to leave out on top of the plan's set (sorted, may be NULL) */
+int vk_plan_candidates(vk_db *db, const float *q, i64 nq, i64 kk, const vk_search_opts *o,
+                       const i64 *dead, i64 ndead, vk_metric metric, i64 *labels,
+                       vk_search_stats *st);
+#endif
 
 #endif

@@ -4,6 +4,9 @@
 -- @module vekterdb
 
 local core = require "vekterdb.core"
+-- wall-clock seconds for the log lines' times and rates (os.clock() counts
+-- this process's CPU time, which leaves out waiting on the database)
+local clock = core.monotime
 local where = require "vekterdb.where"
 
 local M = {
@@ -282,16 +285,21 @@ function DB:_open_index(path)
     error(string.format("index file %s has dimension %d but table %s holds %d-d vectors",
       path, ix.d, self.table_name, d), 0)
   end
-  local count = self._h:count()
-  if ix.ntotal > count then
-    error(string.format("index file %s holds %d vectors but table %s only %d records: "
-      .. "the index belongs to another table", path, ix.ntotal, self.table_name, count), 0)
-  end
-  if ix.ntotal < count then
-    log("warn", "index file %s holds %d vectors but table %s has %d records: "
-      .. "run sync_index_to_db() to add the missing ones", path, ix.ntotal, self.table_name, count)
-  end
+  -- deleted records count as held: their idx values are never reused
   self._h:attach(ix)
+  local ok, lag, excess = pcall(self._h.index_lag, self._h)
+  if not ok or excess > 0 then
+    self._h:attach(rawget(self, "index"))
+    if not ok then error(lag, 0) end
+    -- (deleted records counted: their idx values stay used)
+    error(string.format("index file %s holds %d vectors but table %s only %d records: "
+      .. "the index belongs to another table", path, ix.ntotal, self.table_name, self._h:next_idx()), 0)
+  end
+  if lag > 0 then
+    log("warn", "index file %s holds %d vectors but table %s has %d records: "
+      .. "run sync_index_to_db() to add the missing ones", path, ix.ntotal, self.table_name,
+      self._h:count())
+  end
   self.index = ix
   self.faiss_index = path
   self.metric = ix.metric
@@ -311,15 +319,24 @@ function DB:close()
   end
 end
 
+-- the `progress` option: nil/false for none, a function(done, total, phase)
+-- (total is nil when unknown), or true for vekterdb.progress's bar or lines
+local function progress_fn(p)
+  if p == nil or p == false then return nil end
+  if type(p) == "function" then return p end
+  if p == true then return require("vekterdb.progress").new() end
+  error("progress must be true, false or a function(done, total, phase)", 3)
+end
+
 local INSERT_OPTS = set_of({ "batch_size", "serialize_vectors", "compression_level",
                              "faiss_runtime_params", "progress" })
 
 local function write_index(self)
   if self.index and self.faiss_index then
-    local t = os.clock()
+    local t = clock()
     self.index:write(self.faiss_index)
     log("info", "saved index %s (%d vectors) in %.2fs", self.faiss_index, self.index.ntotal,
-        os.clock() - t)
+        clock() - t)
   end
 end
 
@@ -334,13 +351,56 @@ function DB:insert(records, opts)
   local serialize = opts.serialize_vectors ~= false
   local level = opts.compression_level or 1
   local before = self.index and self.index.ntotal
-  local t = os.clock()
+  local t = clock()
   local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params,
-                      self._h.insert, self._h, records, batch_size, level, serialize)
+                      self._h.insert, self._h, records, batch_size, level, serialize,
+                      progress_fn(opts.progress))
   -- whatever was committed is in the index too: save it before reporting
   if self.index and self.index.ntotal ~= before then write_index(self) end
   if not ok then error(n, 2) end
-  log("info", "inserted %d records in %.2fs", n, os.clock() - t)
+  local dt = clock() - t
+  log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
+  return n
+end
+
+local MATRIX_OPTS = set_of({ "idx", "columns", "batch_size", "compression_level", "faiss_runtime_params",
+                             "progress" })
+
+--- Inserts one record per row of a matrix: the bulk path, with no Lua table
+-- per record. Each batch is one transaction, as in insert().
+-- @param vectors a vekterdb.matrix (or vector) of the table's dimension
+-- @param opts idx: idx of the first row, the next rows following (default:
+-- the table's next idx values); columns: { name = array of one value per
+-- row } (a missing value is NULL); batch_size, compression_level,
+-- faiss_runtime_params and progress as in insert()
+-- @return number of records inserted
+function DB:insert_matrix(vectors, opts)
+  check_open(self)
+  opts = check_opts(opts, MATRIX_OPTS, "insert_matrix")
+  if type(vectors) ~= "userdata" then
+    error("insert_matrix: expected a vekterdb.matrix, got " .. type(vectors), 2)
+  end
+  local names, arrays = {}, {}
+  if opts.columns ~= nil then
+    if type(opts.columns) ~= "table" then
+      error("insert_matrix: columns must be a table { name = array of values }", 2)
+    end
+    for name in pairs(opts.columns) do
+      if type(name) ~= "string" then error("insert_matrix: column names must be strings", 2) end
+      names[#names + 1] = name
+    end
+    table.sort(names)
+    for i, name in ipairs(names) do arrays[i] = opts.columns[name] end
+  end
+  local before = self.index and self.index.ntotal
+  local t = clock()
+  local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params, self._h.insert_matrix, self._h,
+                      vectors, opts.idx, names, arrays, opts.batch_size or 10000,
+                      opts.compression_level or 1, progress_fn(opts.progress))
+  if self.index and self.index.ntotal ~= before then write_index(self) end
+  if not ok then error("insert_matrix: " .. tostring(n), 2) end
+  local dt = clock() - t
+  log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
   return n
 end
 
@@ -375,6 +435,8 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
     self:sync_index_to_db({ batch_size = opts.batch_size,
                             faiss_runtime_params = opts.faiss_runtime_params,
                             progress = opts.progress })
+    -- an index that keeps explicit ids never took the deleted records
+    if self._h:deleted() > 0 then self._h:rebuild(faiss_index) end
   end)
   if not ok then
     self._h:attach(nil)
@@ -405,14 +467,6 @@ function DB:attach(index, faiss_index)
   self.metric = index.metric
 end
 
-local function progress_fn(p)
-  if p == nil or p == false then return nil end
-  if type(p) == "function" then return p end
-  return function(done, total, phase)
-    io.stderr:write(string.format("\r%s %d/%d", phase, done, total))
-    if done >= total then io.stderr:write("\n") end
-  end
-end
 
 --- Trains the attached index on `sample_size` random records (0: all).
 function DB:train_index(sample_size, opts)
@@ -423,9 +477,9 @@ function DB:train_index(sample_size, opts)
   if math.type and math.type(sample_size) ~= "integer" and sample_size % 1 ~= 0 then
     error("train_index: sample_size must be an integer", 2)
   end
-  local t = os.clock()
+  local t = clock()
   self._h:train(sample_size, progress_fn(opts.progress))
-  log("info", "trained the index in %.2fs", os.clock() - t)
+  log("info", "trained the index in %.2fs", clock() - t)
 end
 
 local SYNC_OPTS = set_of({ "batch_size", "faiss_runtime_params", "progress" })
@@ -436,10 +490,12 @@ function DB:sync_index_to_db(opts)
   check_open(self)
   opts = check_opts(opts, SYNC_OPTS, "sync_index_to_db")
   if not self.index then error("sync_index_to_db: no index attached", 2) end
-  local t = os.clock()
+  local t = clock()
   local added = with_params(self.index, opts.faiss_runtime_params, self._h.sync, self._h,
                             opts.batch_size or 10000, self.faiss_index, progress_fn(opts.progress))
-  log("info", "added %d vectors to the index in %.2fs", added, os.clock() - t)
+  local dt = clock() - t
+  log("info", "added %d vectors to the index in %.2fs (%.0f vectors/s)", added, dt,
+      dt > 0 and added / dt or 0)
   return added
 end
 
@@ -461,7 +517,7 @@ function DB:set_faiss_runtime_parameters(params)
 end
 
 local SEARCH_OPTS = set_of({ "k_extra_neighbors", "rerank", "threshold", "search_parameters",
-                             "batch_size" })
+                             "batch_size", "filter", "filter_plan" })
 
 -- requested columns (all when none) after checking them
 function DB:_columns(cols, fn)
@@ -484,15 +540,53 @@ local function check_k(k, fn)
   end
 end
 
+-- the options handed to the C module: opts.filter compiled to SQL
+local function core_opts(self, opts, fn, explain)
+  if opts.filter == nil and not explain then return opts end
+  local out = {}
+  for key, v in pairs(opts) do out[key] = v end
+  out.filter = nil
+  if opts.filter ~= nil then
+    if not where.is_expr(opts.filter) then
+      error(fn .. ": filter must be a where-clause (db.Record.<column>:<op>(...)), got "
+        .. type(opts.filter), 3)
+    end
+    local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known)
+    if not ok then error(fn .. ": filter: " .. tostring(sql), 3) end
+    out.filter_sql, out.filter_params = sql, params
+  end
+  out.explain = explain or nil
+  return out
+end
+
 --- Nearest records to query vectors.
 -- search(query, k, [col, ...], [opts]) -> { { neighbors = { {col=..., metric=...}, ... } }, ... }
+-- opts.filter (a where-clause): only records it matches can be neighbors;
+-- whenever at least k records match, k neighbors come back. opts.filter_plan
+-- ("exact", "selector", "widen", "check") overrides the planner's choice.
 function DB:search(query, k, ...)
   check_open(self)
   check_k(k, "search")
   local cols, opts = split_args("search", ...)
   opts = check_opts(opts, SEARCH_OPTS, "search")
   if not self.index then error("search: no FAISS index: create_index or attach one first", 2) end
-  return self._h:search(query, k, opts, self:_columns(cols, "search"))
+  return self._h:search(query, k, core_opts(self, opts, "search"), self:_columns(cols, "search"))
+end
+
+--- How search(query, k, ..., opts) runs: the plan it takes and its figures,
+-- then the results. plan: "index" (FAISS alone), "exact" (the few matching
+-- records scanned exactly), "selector" (FAISS visits allowed ids only),
+-- "widen" (FAISS asked for more, its results filtered), "check" (a broad
+-- filter: the database checks FAISS's candidates, more asked until k match).
+function DB:explain_search(query, k, ...)
+  check_open(self)
+  check_k(k, "explain_search")
+  local cols, opts = split_args("explain_search", ...)
+  opts = check_opts(opts, SEARCH_OPTS, "explain_search")
+  if not self.index then error("explain_search: no FAISS index: create_index or attach one first", 2) end
+  local res, plan = self._h:search(query, k, core_opts(self, opts, "explain_search", true),
+                                   self:_columns(cols, "explain_search"))
+  return plan, res
 end
 
 local IN_CHUNK = 30000
@@ -556,12 +650,86 @@ function DB:nearest_neighbors(first, ...)
   end
   cols = self:_columns(cols, "nearest_neighbors")
   local out = {}
+  local copts = core_opts(self, opts, "nearest_neighbors")
   for _, part in ipairs(split_in(self, expr)) do
     local sql, params = self:_where(part, "nearest_neighbors")
-    local res = self._h:nearest(sql, params, k, opts, cols)
+    local res = self._h:nearest(sql, params, k, copts, cols)
     for i = 1, #res do out[#out + 1] = res[i] end
   end
   return out
+end
+
+--- Deletes the records a where-clause matches, in one transaction.
+-- They are gone from select, search and nearest_neighbors at once, in every
+-- process; their idx values are remembered (never given out again) in the
+-- table "<table>__vekterdb_deleted".
+-- @return number of records deleted
+function DB:delete(expr)
+  check_open(self)
+  if expr == nil then
+    error("delete: expected a where-clause; to delete every record pass db.Record."
+      .. self.idx_name .. ":is_not_null()", 2)
+  end
+  local sql, params = self:_where(expr, "delete")
+  return self._h:delete(sql, params)
+end
+
+--- Changes the records a where-clause matches, in one transaction.
+-- values: { column = value, ... }; a new vector (under the vector column's
+-- name) deletes each record and inserts it again under a new idx.
+-- @return number of records updated, and with a new vector a table
+-- { [old idx] = new idx }
+function DB:update(expr, values)
+  check_open(self)
+  if expr == nil then
+    error("update: expected a where-clause; to update every record pass db.Record."
+      .. self.idx_name .. ":is_not_null()", 2)
+  end
+  if type(values) ~= "table" or next(values) == nil then
+    error("update: expected a table of { column = new value }", 2)
+  end
+  for name in pairs(values) do
+    if type(name) ~= "string" or not self._known[name] then
+      error("update: table " .. self.table_name .. " has no column '" .. tostring(name) .. "'", 2)
+    end
+    if name == self.idx_name then error("update: the idx column cannot be updated", 2) end
+  end
+  local sql, params = self:_where(expr, "update")
+  local old
+  if values[self.vector_name] ~= nil then
+    old = {}
+    for rec in self:select(expr, self.idx_name, { order_by = self.idx_name }) do
+      old[#old + 1] = rec[self.idx_name]
+    end
+  end
+  local before = self.index and self.index.ntotal
+  local ok, n, first = pcall(self._h.update, self._h, sql, params, values)
+  if self.index and self.index.ntotal ~= before then write_index(self) end
+  if not ok then error(n, 2) end
+  if first == nil then return n end
+  -- the new idx values follow the old ones' order
+  local moved = {}
+  for i = 1, math.min(n, #old) do moved[old[i]] = first + i - 1 end
+  return n, moved
+end
+
+--- Number of deleted records the table remembers (tombstones).
+function DB:deleted_count()
+  check_open(self)
+  return self._h:deleted()
+end
+
+--- Removes deleted records' vectors from the attached index where its type
+-- keeps explicit ids (the IVF family; indexes numbered by position, such as
+-- Flat and HNSW, cannot drop a vector without renumbering the others) and
+-- saves it; the tombstones it no longer needs stop being consulted.
+-- @return number of tombstones reclaimed, number of vectors removed
+function DB:rebuild_index()
+  check_open(self)
+  if not self.index then error("rebuild_index: no index attached", 2) end
+  local reclaimed, removed = self._h:rebuild(self.faiss_index)
+  log("info", "rebuild_index: %d vectors removed, %d tombstones reclaimed", removed, reclaimed)
+  return reclaimed, removed
 end
 
 --- Iterates over records: `for rec in db:select(where, col, ...) do`.

@@ -8,6 +8,11 @@
 --       first_idx = 0,
 --       columns = { id = function(n, idx) return tostring(idx) end },
 --     }))
+--
+-- A matrix already in memory with column arrays goes faster through
+-- `db:insert_matrix(m, { idx = 0, columns = { id = ids } })`, which makes no
+-- Lua table per record; a source is the way for files larger than memory,
+-- computed columns and streams.
 -- @module vekterdb.source
 
 local M = {}
