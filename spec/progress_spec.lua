@@ -81,3 +81,51 @@ describe("vekterdb.progress", function()
     assert.are.equal("0:07", progress._duration(7))
   end)
 end)
+
+describe("the progress option of database operations", function()
+  local H = require "spec.helper"
+
+  local function recorder()
+    local calls = {}
+    return calls, function(done, total, phase) calls[#calls + 1] = { done, total, phase } end
+  end
+
+  it("insert reports after each committed batch, with the total of an array", function()
+    local db = H.new()
+    local calls, fn = recorder()
+    assert.are.equal(25, db:insert(H.records(25, 4), { batch_size = 10, progress = fn }))
+    assert.are.same({ { 10, 25, "insert" }, { 20, 25, "insert" }, { 25, 25, "insert" } }, calls)
+    db:close()
+  end)
+
+  it("insert from an iterator reports a nil total, and nothing for no records", function()
+    local db = H.new()
+    local recs, i = H.records(5, 4), 0
+    local calls, fn = recorder()
+    db:insert(function() i = i + 1; return recs[i] end, { batch_size = 2, progress = fn })
+    assert.are.same({ { 2, nil, "insert" }, { 4, nil, "insert" }, { 5, nil, "insert" } }, calls)
+    local none, fn2 = recorder()
+    assert.are.equal(0, db:insert({}, { progress = fn2 }))
+    assert.are.same({}, none)
+    db:close()
+  end)
+
+  it("progress = true uses vekterdb.progress; other values are refused", function()
+    local progress = require "vekterdb.progress"
+    local real, made = progress.new, 0
+    local calls, fn = recorder()
+    progress.new = function() made = made + 1; return fn end
+    local db = H.new()
+    local ok, err = pcall(function()
+      db:insert(H.records(3, 4), { progress = true })
+      db:create_index(H.path("p.index"), "Flat", { progress = true })
+    end)
+    progress.new = real
+    assert(ok, err)
+    assert.are.equal(2, made)   -- insert and the sync of create_index (Flat needs no training)
+    assert.are.same({ 3, 3, "insert" }, calls[1])
+    assert.matches("progress must be true, false or a function",
+                   H.error_of(db.insert, db, H.records(1, 4), { progress = "yes" }))
+    db:close()
+  end)
+end)
