@@ -9,3 +9,14 @@ files["bin/vekterdb"] = { std = "max" }
 
 -- specs: busted's globals; test names and expected messages make long lines
 files["spec"] = { std = "+busted", max_line_length = false }
+
+-- the OpenResty example runs inside nginx, where ngx is the API (and handlers
+-- set ngx.status, ngx.header, ngx.ctx fields)
+files["examples/openresty"] = { globals = { "ngx" } }
+
+-- wrk's script interface: wrk calls these globals, and `thread:set("id")`
+-- makes `id` a global of each thread's interpreter
+files["examples/openresty/wrk_search.lua"] = {
+  globals = { "setup", "init", "request" },
+  read_globals = { "wrk", "id" },
+}

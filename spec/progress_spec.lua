@@ -111,7 +111,7 @@ describe("the progress option of database operations", function()
   end)
 
   it("progress = true uses vekterdb.progress; other values are refused", function()
-    local progress = require "vekterdb.progress"
+    -- the same table as the module's: what the library requires
     local real, made = progress.new, 0
     local calls, fn = recorder()
     progress.new = function() made = made + 1; return fn end

@@ -122,9 +122,24 @@ run_luajit() {
         run_busted sqlite-luajit luajit sqlite
 }
 
+# run_lint: luacheck and cppcheck (make lint), one test that passes when
+# both are clean
+run_lint() {
+    echo "== lint"
+    if make --no-print-directory lint > "$out/lint.log" 2>&1; then
+        echo "   1 passed, 0 failed, 0 skipped"
+        passed=$((passed + 1))
+    else
+        grep -vE '^\s*$' "$out/lint.log" | tail -30
+        echo "not ok 999 make lint found problems"
+        failed=$((failed + 1))
+    fi
+}
+
 LUA_VERSION=${LUA_VERSION:-5.4}
 export VEKTERDB_LUAJIT_CORE="${VEKTERDB_LUAJIT_CORE:-$PWD/$BUILD/luajit/vekterdb/core.so}"
 if [ "${VEKTERDB_TEST_ONLY_ASAN:-0}" != 1 ]; then
+run_lint
 run_ctests
 run_busted sqlite-lua5.4 "$LUA" sqlite
 run_luajit
