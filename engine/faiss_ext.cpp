@@ -29,6 +29,7 @@
 #include <faiss/IndexIVFPQR.h>
 #include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/invlists/OnDiskInvertedLists.h>
 #include <faiss/IndexRefine.h>
 #include <faiss/IndexScalarQuantizer.h>
 #include <faiss/MetaIndexes.h>
@@ -192,6 +193,21 @@ std::unique_ptr<SearchParameters> make_params(const Index *index, IDSelector *se
 }
 
 } // namespace
+
+extern "C" void vk_faiss_mapped(FaissIndex *fi)
+{
+    /* An IVF index read with the mmap flag keeps its lists in an
+     * OnDiskInvertedLists, whose prefetch starts up to 32 threads for every
+     * search to touch the lists' pages: measured at 100k x 128, IVF1000,
+     * nprobe 35, one query at a time, 3.9 ms a query instead of 1.0. The
+     * pages are in the page cache once warm; the kernel reads them on
+     * demand otherwise. */
+    auto ivf = dynamic_cast<IndexIVF *>(const_cast<Index *>(unwrap(reinterpret_cast<Index *>(fi))));
+    if (!ivf)
+        return;
+    if (auto od = dynamic_cast<OnDiskInvertedLists *>(ivf->invlists))
+        od->prefetch_nthread = 0;
+}
 
 extern "C" int vk_faiss_kind(const FaissIndex *fi)
 {

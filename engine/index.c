@@ -92,6 +92,8 @@ int vk_index_read(vk_index **out, const char *path, int mmap)
     if (!(*out = wrap(fi)))
         return VK_ENOMEM;
     (*out)->mapped = mmap != 0;
+    if (mmap)
+        vk_faiss_mapped(fi);
     return VK_OK;
 }
 

@@ -157,6 +157,8 @@ enum { VK_FAISS_OTHER = 0, VK_FAISS_FLAT, VK_FAISS_IVF, VK_FAISS_HNSW };
 #define VK_FAISS_NOSEL 1
 
 int vk_faiss_kind(const struct FaissIndex_H *fi);
+/* an index just read with the mmap flag: no prefetch threads per search */
+void vk_faiss_mapped(struct FaissIndex_H *fi);
 /* 1: the index keeps the ids it is given (IVF family, IDMap); 0: ids are positions */
 int vk_faiss_explicit_ids(const struct FaissIndex_H *fi);
 /* 1 for an IVF index (under transforms): its nlist and current nprobe */

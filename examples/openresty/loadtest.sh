@@ -6,7 +6,8 @@
 # connections for LOADTEST_SECONDS (10) each: queries/s and latency percentiles.
 #   sh examples/openresty/loadtest.sh        (after `make build luajit bench-data`)
 # Environment: BUILD (build), LOADTEST_DATA (the dataset folder),
-# LOADTEST_SECONDS, LOADTEST_WORKERS (2), LOADTEST_CONNECTIONS ("1 8 64").
+# LOADTEST_SECONDS, LOADTEST_WORKERS (2), LOADTEST_CONNECTIONS ("1 8 64"),
+# LOADTEST_JSON (a file to write the figures to, as `make bench-load` does).
 set -eu
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -72,17 +73,33 @@ curl -s "$url/health"
 # warm up: every worker maps or reads its index, the page cache holds the files
 wrk -t1 -c"$WORKERS" -d2s -s examples/openresty/wrk_search.lua "$url" -- "$db/queries.jsonl" >/dev/null
 
-printf '%-12s %10s %10s %10s %10s %10s %8s\n' connections "queries/s" p50 p90 p99 max errors
+printf '| %-11s | %9s | %9s | %9s | %9s | %9s | %6s |\n' connections "queries/s" p50 p90 p99 max errors
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------------- ----------- ----------- ----------- ----------- ----------- --------
+rows=""
 for c in $CONNECTIONS; do
     t=$c
     [ "$t" -le 2 ] || t=2
     out=$(wrk -t"$t" -c"$c" -d"${SECONDS_EACH}s" --timeout 10s --latency \
           -s examples/openresty/wrk_search.lua "$url" -- "$db/queries.jsonl")
-    echo "$out" | awk -v c="$c" '
+    line=$(echo "$out" | awk -v c="$c" '
         /Requests\/sec/ { rps = $2 }
         /^ +50%/ { p50 = $2 } /^ +90%/ { p90 = $2 } /^ +99%/ { p99 = $2 }
         /^ +Latency +[0-9]/ { mx = $4 }
         /Non-2xx/ { err += $NF } /Socket errors/ { err += 1 }
-        END { printf "%-12s %10s %10s %10s %10s %10s %8d\n", c, rps, p50, p90, p99, mx, err }'
+        END { printf "%s %s %s %s %s %s %d\n", c, rps, p50, p90, p99, mx, err }')
+    echo "$line" | awk '{ printf "| %-11s | %9s | %9s | %9s | %9s | %9s | %6d |\n", $1, $2, $3, $4, $5, $6, $7 }'
+    rows="$rows$line
+"
 done
+if [ -n "${LOADTEST_JSON:-}" ]; then
+    printf '%s' "$rows" | awk -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -v cores="$(nproc)" \
+        -v workers="$WORKERS" -v secs="$SECONDS_EACH" -v n="$(basename "$DATA")" '
+        BEGIN { printf "{\"date\":\"%s\",\"cores\":%d,\"workers\":%d,\"seconds_each\":%d,", date, cores, workers, secs
+                printf "\"dataset\":\"%s\",\"index\":\"IVF1000,Flat\",\"nprobe\":35,\"k\":10,", n
+                printf "\"request\":\"POST /search, columns idx and name\",\"rows\":[" }
+        NF == 7 { printf "%s{\"connections\":%d,\"qps\":%s,\"p50\":\"%s\",\"p90\":\"%s\",\"p99\":\"%s\",\"max\":\"%s\",\"errors\":%d}",
+                          sep, $1, $2, $3, $4, $5, $6, $7; sep = "," }
+        END { print "]}" }' > "$LOADTEST_JSON"
+    echo "figures written to $LOADTEST_JSON"
+fi
 if grep -E 'exited on signal|\[alert\]|\[crit\]' "$prefix/error.log"; then exit 1; fi

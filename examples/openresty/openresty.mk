@@ -11,7 +11,7 @@ EXTRA_PACKAGES += luajit2 libluajit2-5.1-dev nginx-light libnginx-mod-http-lua c
 LUAJIT_BIND_OBJ = $(BIND_C:bindings/%.c=$(BUILD)/luajit/obj/%.o)
 LUAJIT_CORE_SO = $(BUILD)/luajit/vekterdb/core.so
 
-.PHONY: luajit mmap-check
+.PHONY: luajit mmap-check bench-load
 
 luajit: $(LUAJIT_CORE_SO)
 
@@ -34,6 +34,12 @@ $(BUILD)/mmap_check: examples/openresty/mmap_check.c $(FAISS_C_LIB)
 MMAP_CHECK_N ?= 100000
 mmap-check: $(BUILD)/mmap_check
 	OMP_NUM_THREADS=1 $(BUILD)/mmap_check $(BUILD) $(MMAP_CHECK_N)
+
+# the search service under wrk (loadtest.sh) on the benchmark's dataset; its
+# figures go to bench/results beside the benchmark's
+bench-load: build luajit $(BENCH_DIR)/gt.ivecs
+	@LOADTEST_DATA=$(BENCH_DIR) LOADTEST_JSON=$(BENCH_RESULTS)/load-n$(BENCH_N).json \
+	  sh examples/openresty/loadtest.sh
 
 # make test runs the specs under LuaJIT too, and the OpenResty spec loads this build
 test: luajit
