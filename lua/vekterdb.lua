@@ -868,7 +868,12 @@ function M.load(config_file, url, opts)
       cfg.metric, cfg.faiss_index, db.metric), 2)
   end
   if str(cfg.faiss_runtime_parameters) and db.index then
-    db:set_faiss_runtime_parameters(cfg.faiss_runtime_parameters)
+    -- bad parameters in the file: close the connection before reporting them
+    local ok2, perr = pcall(db.set_faiss_runtime_parameters, db, cfg.faiss_runtime_parameters)
+    if not ok2 then
+      db:close()
+      error(string.format("vekterdb.load: %s: faiss_runtime_parameters: %s", config_file, tostring(perr)), 2)
+    end
   end
   return db
 end

@@ -29,18 +29,22 @@ end
 
 --- All of the given expressions must hold.
 function M.and_(...)
+  -- select("#"): a nil among the arguments is refused, never dropped
+  local n = select("#", ...)
   local parts = { ... }
-  if #parts == 0 then error("and_ needs at least one expression", 2) end
-  for i = 1, #parts do check_expr(parts[i], "and_") end
+  if n == 0 then error("and_ needs at least one expression", 2) end
+  for i = 1, n do check_expr(parts[i], "and_") end
   if #parts == 1 then return parts[1] end
   return node({ op = "and", parts = parts })
 end
 
 --- At least one of the given expressions must hold.
 function M.or_(...)
+  -- select("#"): a nil among the arguments is refused, never dropped
+  local n = select("#", ...)
   local parts = { ... }
-  if #parts == 0 then error("or_ needs at least one expression", 2) end
-  for i = 1, #parts do check_expr(parts[i], "or_") end
+  if n == 0 then error("or_ needs at least one expression", 2) end
+  for i = 1, n do check_expr(parts[i], "or_") end
   if #parts == 1 then return parts[1] end
   return node({ op = "or", parts = parts })
 end
@@ -122,8 +126,9 @@ end
 
 function Column:like(pattern, escape)
   if type(pattern) ~= "string" then error("like expects a string pattern", 2) end
-  if escape ~= nil and (type(escape) ~= "string" or #escape ~= 1) then
-    error("like: escape must be a single character", 2)
+  -- (SQLite reads the escape as C text: a NUL byte is no character to it)
+  if escape ~= nil and (type(escape) ~= "string" or #escape ~= 1 or escape == "\0") then
+    error("like: escape must be a single character other than NUL", 2)
   end
   return node({ op = "like", col = self.name, values = { pattern }, escape = escape })
 end
@@ -181,10 +186,11 @@ function M.compile(e, ph, known)
     elseif op == "cmp" then
       return col(n.col) .. " " .. n.sym .. " " .. bind(n.values[1])
     elseif op == "in" or op == "not_in" then
+      local c = col(n.col)   -- checked even when the list is empty
       if #n.values == 0 then return op == "in" and "(1 = 0)" or "(1 = 1)" end
       local marks = {}
       for i, v in ipairs(n.values) do marks[i] = bind(v) end
-      return col(n.col) .. (op == "in" and " IN (" or " NOT IN (") .. table.concat(marks, ", ") .. ")"
+      return c .. (op == "in" and " IN (" or " NOT IN (") .. table.concat(marks, ", ") .. ")"
     elseif op == "between" then
       return col(n.col) .. " BETWEEN " .. bind(n.values[1]) .. " AND " .. bind(n.values[2])
     elseif op == "like" then

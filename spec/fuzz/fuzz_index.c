@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+void fuzz_limit_new(int on);   /* new_limit.cpp */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,8 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fwrite(data, 1, size, f);
     fclose(f);
     vk_index *ix;
+    fuzz_limit_new(1);
     if (vk_index_read(&ix, path, 0) == VK_OK)
         vk_index_release(ix);
+    fuzz_limit_new(0);
     unlink(path);
     return 0;
 }
