@@ -41,10 +41,23 @@ else
 BENCH_FAISS ?= debian
 endif
 
-bench: build $(BENCH_SO) $(BENCH_DIR)/gt.ivecs
-	@BENCH_DATA_DIR=$(BENCH_DIR) BENCH_WORK=$(BUILD)/bench-work BENCH_RESULTS=$(BENCH_RESULTS) \
+# The PostgreSQL rows run on BENCH_PG_URL when it is set, otherwise on a
+# throw-away cluster (spec/support/pg.sh, in $(BUILD)/bench-pg) stopped and
+# removed at the end; BENCH_PG=0 leaves them out.
+BENCH_PG ?= 1
+BENCH_RUN = BENCH_DATA_DIR=$(BENCH_DIR) BENCH_WORK=$(BUILD)/bench-work BENCH_RESULTS=$(BENCH_RESULTS) \
 	  BENCH_FAISS=$(BENCH_FAISS) LUA_CPATH="$(CURDIR)/$(BUILD)/bench/?.so;$(LUA_CPATH)" \
 	  $(LUA) bench/bench.lua
+
+bench: build $(BENCH_SO) $(BENCH_DIR)/gt.ivecs
+	@if [ -n "$(BENCH_PG_URL)" ] || [ "$(BENCH_PG)" != 1 ]; then \
+	  BENCH_PG_URL="$(BENCH_PG_URL)" $(BENCH_RUN); \
+	else \
+	  trap 'BUILD=$(BUILD)/bench-pg sh spec/support/pg.sh stop' EXIT; \
+	  pgenv=$$(BUILD=$(BUILD)/bench-pg sh spec/support/pg.sh start) || exit 1; eval "$$pgenv"; \
+	  BENCH_PG_URL="$$VEKTERDB_TEST_PG_URL" \
+	  BENCH_PG_LABEL="a throw-away PostgreSQL 15 cluster on this machine (fsync off)" $(BENCH_RUN); \
+	fi
 
 # FAISS 1.7.3 built with its avx2 level (opt-in; see bench/README.md for the
 # compile time): `make FAISS_PREFIX=build/faiss-avx2 BUILD=build-avx2 ...`
@@ -57,36 +70,14 @@ faiss-avx2:
 	@CXX=$(CXX) sh bench/faiss-avx2.sh $(FAISS_AVX2_DIR) build/faiss_c
 
 # the benchmark on the AVX2 build, then both builds side by side
+# (-isystem: FAISS's headers are third-party code, compiled without -Werror's
+# verdict, as when they come from /usr/include)
 bench-avx2: faiss-avx2
 	@$(MAKE) --no-print-directory BUILD=$(BENCH_AVX2_BUILD) FAISS_PREFIX=$(FAISS_AVX2_DIR) \
-	  BENCH_FAISS=avx2 bench
+	  EXTRA_CFLAGS="-isystem $(FAISS_AVX2_DIR)/include $(EXTRA_CFLAGS)" BENCH_FAISS=avx2 bench
 	@$(MAKE) --no-print-directory bench-compare
 
 # the latest results of the two builds at BENCH_N, side by side
 bench-compare:
 	@$(LUA) bench/compare.lua bench/results/latest-n$(BENCH_N)-debian.json \
 	  bench/results/latest-n$(BENCH_N)-avx2.json bench/results/compare-n$(BENCH_N).md
-
-# The proposed bulk binding (bench/proposed/lvk_bulk.c) in a private copy of
-# the module, with the lines it needs in bindings/ applied to copies:
-#   make bench-proposed   builds it and runs bench/proposed/check.lua
-BENCH_PROPOSED = $(BUILD)/bench/proposed
-.PHONY: bench-proposed
-$(BENCH_PROPOSED)/vekterdb/core.so: bench/proposed/lvk_bulk.c $(BIND_C) bindings/lvk.h bindings/compat.h \
-		$(ENGINE_LIB) $(FAISS_C_LIB)
-	@mkdir -p $(BENCH_PROPOSED)/src $(BENCH_PROPOSED)/vekterdb
-	@cp $(BIND_C) bindings/lvk.h bindings/compat.h bench/proposed/lvk_bulk.c $(BENCH_PROPOSED)/src/
-	@sed -i -e 's/^static vk_db \*checkdb(/vk_db *lvk_checkdb(/' -e 's/\([^_]\)checkdb(L/\1lvk_checkdb(L/g' \
-	  -e 's/{"insert", h_insert},/{"insert", h_insert}, {"insert_matrix", lvk_db_insert_matrix},/' \
-	  $(BENCH_PROPOSED)/src/lvk_db.c
-	@printf '%s\n' '/* proposed */' 'vk_db *lvk_checkdb(lua_State *L, int idx);' \
-	  'int lvk_db_insert_matrix(lua_State *L);' > $(BENCH_PROPOSED)/src/lvk_bulk.h
-	@sed -i 's/^#endif/#include "lvk_bulk.h"\n#endif/' $(BENCH_PROPOSED)/src/lvk.h
-	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS_ALL) -I$(LUA_INCDIR) -Iengine -fvisibility=hidden $(LIBFLAG) \
-	  $(BENCH_PROPOSED)/src/*.c -o $@ $(ENGINE_LIB) $(LIBS)
-
-bench-proposed: $(BENCH_PROPOSED)/vekterdb/core.so $(BENCH_SO) $(BENCH_DIR)/gt.ivecs
-	@BENCH_DATA_DIR=$(BENCH_DIR) BENCH_WORK=$(BUILD)/bench-work-proposed \
-	  LUA_CPATH="$(CURDIR)/$(BENCH_PROPOSED)/?.so;$(CURDIR)/$(BUILD)/bench/?.so;;" \
-	  $(LUA) bench/proposed/check.lua

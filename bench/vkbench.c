@@ -15,10 +15,12 @@
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,9 +52,24 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of the whole process (every thread), user + system */
+static double cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 static int b_now(lua_State *L)
 {
     lua_pushnumber(L, now());
+    return 1;
+}
+
+static int b_cpu(lua_State *L)
+{
+    lua_pushnumber(L, cpu());
     return 1;
 }
 
@@ -304,7 +321,8 @@ static const char **check_names(lua_State *L, int idx, int64_t n)
 }
 
 /* sqlite_bound(path, ddl, insert_sql, matrix, names, level)
- *   -> seconds to insert, seconds to compress (done first, not in the bound)
+ *   -> seconds to insert, seconds to compress (done first, not in the bound),
+ *      CPU seconds to insert
  * Opens the file as VekterDB does (WAL, synchronous=FULL), runs the DDL
  * statements, then inserts every row (idx, blob, name) with one prepared
  * statement in one transaction. */
@@ -334,7 +352,7 @@ static int b_sqlite_bound(lua_State *L)
         rc = sqlite3_exec(h, lua_tostring(L, -1), NULL, NULL, NULL);
         lua_pop(L, 1);
     }
-    double t1 = now();
+    double t1 = now(), c1 = cpu();
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(h, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
@@ -349,7 +367,7 @@ static int b_sqlite_bound(lua_State *L)
     sqlite3_finalize(st);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
-    double t_insert = now() - t1;
+    double t_insert = now() - t1, c_insert = cpu() - c1;
     if (rc != SQLITE_OK)
         snprintf(err, sizeof err, "%s", h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
     sqlite3_close(h);
@@ -358,12 +376,163 @@ static int b_sqlite_bound(lua_State *L)
         return luaL_error(L, "SQLite bound: %s", err);
     lua_pushnumber(L, t_insert);
     lua_pushnumber(L, t_compress);
+    lua_pushnumber(L, c_insert);
+    return 3;
+}
+
+/* ---------- PostgreSQL: the insert bound ---------- */
+
+static void put_be16(char *p, int v)
+{
+    p[0] = (char)((v >> 8) & 0xff);
+    p[1] = (char)(v & 0xff);
+}
+
+static void put_be32(char *p, int64_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)((v >> (24 - 8 * i)) & 0xff);
+}
+
+static void put_be64(char *p, int64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)(((uint64_t)v >> (56 - 8 * i)) & 0xff);
+}
+
+/* runs one statement; fills err on failure */
+static int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN;
+    if (!ok)
+        snprintf(err, errlen, "%s", PQerrorMessage(c));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/* pg_exec(conninfo, sql): runs one statement on a connection of its own */
+static int b_pg_exec(lua_State *L)
+{
+    const char *conninfo = luaL_checkstring(L, 1);
+    const char *sql = luaL_checkstring(L, 2);
+    char err[512] = "";
+    PGconn *c = PQconnectdb(conninfo);
+    int rc = PQstatus(c) == CONNECTION_OK ? 0 : -1;
+    if (rc)
+        snprintf(err, sizeof err, "%s", PQerrorMessage(c));
+    else
+        rc = pg_exec(c, sql, err, sizeof err);
+    PQfinish(c);
+    if (rc)
+        return luaL_error(L, "PostgreSQL: %s", err);
+    return 0;
+}
+
+/* pg_bound(conninfo, ddl, table, matrix, names, level)
+ *   -> seconds to insert, CPU seconds to insert (of this process)
+ * Runs the DDL statements, then sends every row (idx, blob, name), compressed
+ * beforehand, with one binary COPY in one transaction over one connection:
+ * the fastest way libpq has to load rows. */
+static int b_pg_bound(lua_State *L)
+{
+    const char *conninfo = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *table = luaL_checkstring(L, 3);
+    const lvk_mat *m = checkmat(L, 4);
+    int level = (int)luaL_optinteger(L, 6, 1);
+    const char **names = check_names(L, 5, m->n);
+    blobs b = {0};
+    char err[512] = "";
+    if (compress_rows(m, level, &b)) {
+        blobs_free(&b);
+        return luaL_error(L, "compression failed: %s", vk_errmsg());
+    }
+    PGconn *c = PQconnectdb(conninfo);
+    int rc = PQstatus(c) == CONNECTION_OK ? 0 : -1;
+    if (rc)
+        snprintf(err, sizeof err, "%s", PQerrorMessage(c));
+    for (int i = 1; !rc && i <= (int)lua_rawlen(L, 2); i++) {
+        lua_rawgeti(L, 2, i);
+        rc = pg_exec(c, lua_tostring(L, -1), err, sizeof err);
+        lua_pop(L, 1);
+    }
+    char sql[512];
+    snprintf(sql, sizeof sql, "COPY \"%s\" (\"idx\", \"vector\", \"name\") FROM STDIN (FORMAT binary)",
+             table);
+    /* one COPY message per row: header bytes, then the three fields */
+    size_t cap = 64 + (b.n ? b.off[b.n] / (size_t)b.n : 0) * 2 + 4096;
+    char *row = malloc(cap);
+    double t0 = now(), c0 = cpu();
+    if (!rc)
+        rc = pg_exec(c, "BEGIN", err, sizeof err);
+    if (!rc)
+        rc = pg_exec(c, sql, err, sizeof err);
+    if (!rc) {
+        static const char header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+        rc = PQputCopyData(c, header, 19) == 1 ? 0 : -1;
+    }
+    for (int64_t i = 0; !rc && i < m->n; i++) {
+        size_t blen = b.off[i + 1] - b.off[i], nlen = strlen(names[i]);
+        size_t need = 2 + 4 + 8 + 4 + blen + 4 + nlen;
+        if (need > cap) {
+            char *bigger = realloc(row, need);
+            if (!bigger) {
+                rc = -1;
+                snprintf(err, sizeof err, "out of memory");
+                break;
+            }
+            row = bigger;
+            cap = need;
+        }
+        char *p = row;
+        put_be16(p, 3);
+        p += 2;
+        put_be32(p, 8);
+        put_be64(p + 4, i);
+        p += 12;
+        put_be32(p, (int64_t)blen);
+        memcpy(p + 4, b.p + b.off[i], blen);
+        p += 4 + blen;
+        put_be32(p, (int64_t)nlen);
+        memcpy(p + 4, names[i], nlen);
+        p += 4 + nlen;
+        rc = PQputCopyData(c, row, (int)(p - row)) == 1 ? 0 : -1;
+    }
+    if (!rc) {
+        char trailer[2];
+        put_be16(trailer, -1);
+        rc = PQputCopyData(c, trailer, 2) == 1 && PQputCopyEnd(c, NULL) == 1 ? 0 : -1;
+    }
+    if (!rc) {
+        PGresult *r;
+        while ((r = PQgetResult(c))) {
+            if (PQresultStatus(r) != PGRES_COMMAND_OK && !rc) {
+                rc = -1;
+                snprintf(err, sizeof err, "%s", PQerrorMessage(c));
+            }
+            PQclear(r);
+        }
+    } else if (!*err) {
+        snprintf(err, sizeof err, "%s", PQerrorMessage(c));
+    }
+    if (!rc)
+        rc = pg_exec(c, "COMMIT", err, sizeof err);
+    double t = now() - t0, ct = cpu() - c0;
+    free(row);
+    PQfinish(c);
+    blobs_free(&b);
+    if (rc)
+        return luaL_error(L, "PostgreSQL bound: %s", err);
+    lua_pushnumber(L, t);
+    lua_pushnumber(L, ct);
     return 2;
 }
 
 /* ---------- the engine's batch API from C: what a bulk binding reaches ---------- */
 
-/* engine_bulk(url, table, matrix, names, batch_size, level) -> seconds
+/* engine_bulk(url, table, matrix, names, batch_size, level) -> seconds, CPU seconds
  * Creates table (idx, vector, name TEXT indexed) and inserts every row
  * through vk_batch_* and vk_db_insert, batch_size rows per transaction:
  * no Lua value per record. */
@@ -385,7 +554,7 @@ static int b_engine_bulk(lua_State *L)
     int idx_col = rc == VK_OK ? vk_db_column_index(db, "idx") : -1;
     if (rc == VK_OK && !(b = vk_batch_new(db, level)))
         rc = vk_errcode();
-    double t0 = now();
+    double t0 = now(), c0 = cpu();
     for (int64_t i = 0; rc == VK_OK && i < m->n; i++) {
         vk_value idx = {.type = VK_INT, .i = i};
         vk_value name = {.type = VK_TEXT, .s = names[i], .len = strlen(names[i])};
@@ -404,7 +573,7 @@ static int b_engine_bulk(lua_State *L)
             vk_batch_clear(b);
         }
     }
-    double t = now() - t0;
+    double t = now() - t0, c = cpu() - c0;
     char err[512];
     snprintf(err, sizeof err, "%s", vk_errmsg());
     vk_batch_free(b);
@@ -412,7 +581,8 @@ static int b_engine_bulk(lua_State *L)
     if (rc)
         return luaL_error(L, "engine bulk insert: %s", err);
     lua_pushnumber(L, t);
-    return 1;
+    lua_pushnumber(L, c);
+    return 2;
 }
 
 /* ---------- bare FAISS ---------- */
@@ -436,7 +606,8 @@ static int set_params(FaissIndex *fi, const char *params)
 }
 
 /* faiss_build(factory, metric, matrix, add_params [, path])
- *   -> seconds to train, seconds to add, seconds to write (path given)
+ *   -> seconds to train, seconds to add, seconds to write (path given),
+ *      CPU seconds to train and add
  * FAISS alone, from memory: index_factory, train on every row, set
  * add_params (e.g. "quantizer_efSearch=25"), add every row. */
 static int b_faiss_build(lua_State *L)
@@ -450,14 +621,14 @@ static int b_faiss_build(lua_State *L)
     if (faiss_index_factory(&fi, (int)m->d, factory,
                             !strcmp(metric, "l2") ? METRIC_L2 : METRIC_INNER_PRODUCT))
         return faiss_error(L, "index_factory");
-    double t0 = now();
+    double t0 = now(), c0 = cpu();
     int rc = faiss_Index_train(fi, m->n, m->data);
     double t1 = now();
     if (rc == 0)
         rc = set_params(fi, params);
     if (rc == 0)
         rc = faiss_Index_add(fi, m->n, m->data);
-    double t2 = now();
+    double t2 = now(), c2 = cpu();
     if (rc == 0 && path)
         rc = faiss_write_index_fname(fi, path);
     double t3 = now();
@@ -467,7 +638,8 @@ static int b_faiss_build(lua_State *L)
     lua_pushnumber(L, t1 - t0);
     lua_pushnumber(L, t2 - t1);
     lua_pushnumber(L, path ? t3 - t2 : 0);
-    return 3;
+    lua_pushnumber(L, c2 - c0);
+    return 4;
 }
 
 /* faiss_read(path) -> Index */
@@ -499,7 +671,7 @@ static int ix_gc(lua_State *L)
     return 0;
 }
 
-/* ix:search(matrix, k [, params]) -> seconds, Labels */
+/* ix:search(matrix, k [, params]) -> seconds, Labels, CPU seconds */
 static int ix_search(lua_State *L)
 {
     index_t *ix = checkindex(L, 1);
@@ -516,20 +688,21 @@ static int ix_search(lua_State *L)
     float *dist = malloc(sizeof(float) * (size_t)(q->n * k + 1));
     if (!dist)
         return luaL_error(L, "out of memory");
-    double t0 = now();
+    double t0 = now(), c0 = cpu();
     int rc = faiss_Index_search(ix->fi, q->n, q->data, k, dist, lb->ids);
-    double t = now() - t0;
+    double t = now() - t0, c = cpu() - c0;
     free(dist);
     if (rc)
         return faiss_error(L, "search");
     lua_pushnumber(L, t);
     lua_insert(L, -2);
-    return 2;
+    lua_pushnumber(L, c);
+    return 3;
 }
 
 /* ---------- nearest_neighbors: the bound ---------- */
 
-/* nn_bound(db_path, select_sql, names, ix, k, params) -> seconds, Labels
+/* nn_bound(db_path, select_sql, names, ix, k, params) -> seconds, Labels, CPU seconds
  * For each name: one lookup with a prepared statement (select_sql takes the
  * name as ?1 and returns idx, vector), the vector decoded into one buffer;
  * then one FAISS search of all of them for k + 1 neighbors (the record
@@ -555,7 +728,7 @@ static int b_nn_bound(lua_State *L)
     float *dist = malloc(sizeof(float) * (size_t)(n * (k + 1) + 1));
     sqlite3 *h = NULL;
     sqlite3_stmt *st = NULL;
-    double t0 = now();
+    double t0 = now(), c0 = cpu();
     int rc = x && dist ? sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) : SQLITE_NOMEM;
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(h, "BEGIN", NULL, NULL, NULL);
@@ -579,7 +752,7 @@ static int b_nn_bound(lua_State *L)
         snprintf(err, sizeof err, "%s", h ? sqlite3_errmsg(h) : "out of memory");
     sqlite3_close(h);
     int frc = *err ? 0 : faiss_Index_search(ix->fi, got, x, k + 1, dist, lb->ids);
-    double t = now() - t0;
+    double t = now() - t0, c = cpu() - c0;
     free(x);
     free(dist);
     if (*err)
@@ -590,7 +763,8 @@ static int b_nn_bound(lua_State *L)
         return luaL_error(L, "nearest_neighbors bound: %d of %d names found", (int)got, (int)n);
     lua_pushnumber(L, t);
     lua_insert(L, -2);
-    return 2;
+    lua_pushnumber(L, c);
+    return 3;
 }
 
 /* ---------- where a search's time goes ---------- */
@@ -601,7 +775,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* engine_search(url, table, index_path, queries, k, k_extra, params) -> seconds
+/* engine_search(url, table, index_path, queries, k, k_extra, params) -> seconds, CPU seconds
  * vk_db_search alone (FAISS, fetch, rerank), without the Lua binding's
  * result tables */
 static int b_engine_search(lua_State *L)
@@ -616,7 +790,7 @@ static int b_engine_search(lua_State *L)
     vk_db *db = NULL;
     vk_index *ix = NULL;
     vk_hits h = {0};
-    double t = 0;
+    double t = 0, c = 0;
     int rc = vk_db_open(&db, url, NULL, 0);
     if (rc == VK_OK)
         rc = vk_db_use_table(db, NULL, table, "idx", "vector", NULL, 0);
@@ -624,9 +798,10 @@ static int b_engine_search(lua_State *L)
         rc = vk_index_read(&ix, path, 0);
     if (rc == VK_OK) {
         vk_db_attach(db, ix);
-        double t0 = now();
+        double t0 = now(), c0 = cpu();
         rc = vk_db_search(db, q->data, q->n, k, &o, VK_METRIC_L2, &h);
         t = now() - t0;
+        c = cpu() - c0;
     }
     char err[512];
     snprintf(err, sizeof err, "%s", vk_errmsg());
@@ -636,7 +811,8 @@ static int b_engine_search(lua_State *L)
     if (rc)
         return luaL_error(L, "engine search: %s", err);
     lua_pushnumber(L, t);
-    return 1;
+    lua_pushnumber(L, c);
+    return 2;
 }
 
 /* the unique candidate ids of queries [q0, q1), sorted, as rerank takes them */
@@ -743,10 +919,15 @@ static int b_probe_rerank(lua_State *L)
                  "\"vector\" BLOB); INSERT INTO \"%s\" SELECT \"idx\", \"vector\" FROM src.\"%s\"; "
                  "DETACH src",
                  path, table, table, table);
-        if (sqlite3_exec(h, ddl, NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite_fetch(h, sql, lb, d, u, x, &tr) != SQLITE_OK)
+        if (sqlite3_exec(h, ddl, NULL, NULL, NULL) != SQLITE_OK)
             snprintf(err, sizeof err, "SQLite rowid copy: %s", sqlite3_errmsg(h));
     }
+    sqlite3_close(h);
+    h = NULL;
+    /* a new connection, as for the table: no page of the copy cached */
+    if (!*err && sqlite3_open_v2(copy, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite_fetch(h, sql, lb, d, u, x, &tr) != SQLITE_OK)
+        snprintf(err, sizeof err, "SQLite rowid copy: %s", sqlite3_errmsg(h));
     sqlite3_close(h);
     remove(copy);
     /* the exact metric, every (query, candidate) pair, from x's first rows */
@@ -777,12 +958,15 @@ static int b_probe_rerank(lua_State *L)
 
 static const luaL_Reg funcs[] = {
     {"now", b_now},
+    {"cpu", b_cpu},
     {"mem_reset", b_mem_reset},
     {"mem", b_mem},
     {"machine", b_machine},
     {"gt", b_gt},
     {"recall", b_recall},
     {"sqlite_bound", b_sqlite_bound},
+    {"pg_bound", b_pg_bound},
+    {"pg_exec", b_pg_exec},
     {"engine_bulk", b_engine_bulk},
     {"faiss_build", b_faiss_build},
     {"faiss_read", b_faiss_read},
