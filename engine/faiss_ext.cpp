@@ -260,8 +260,14 @@ extern "C" int vk_faiss_max_id(const FaissIndex *fi, int64_t *out)
             if (n == 0)
                 continue;
             InvertedLists::ScopedIds ids(il, l);
-            for (size_t i = 0; i < n; i++)
-                *out = std::max<int64_t>(*out, ids[i]);
+            /* lists mapped from a file (the mmap flag) keep ids at any byte
+             * offset: copy each out rather than load it as an idx_t */
+            const unsigned char *raw = reinterpret_cast<const unsigned char *>(ids.get());
+            for (size_t i = 0; i < n; i++) {
+                idx_t id;
+                memcpy(&id, raw + i * sizeof id, sizeof id);
+                *out = std::max<int64_t>(*out, id);
+            }
         }
         return VK_OK;
     } catch (const std::exception &e) {
