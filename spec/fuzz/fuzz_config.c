@@ -6,9 +6,7 @@
  * other table is created in a fresh in-memory database.
  * Property: load returns a database (which must then work) or raises a
  * string that is one of our messages, never a Lua internal error. */
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
+#include "lua_host.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -114,20 +112,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    if (luaL_loadbuffer(L, DRIVER, sizeof DRIVER - 1, "=fuzz_config") != LUA_OK) {
-        fprintf(stderr, "fuzz_config: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_pushstring(L, VK_SRC_DIR);
-    lua_pushstring(L, VK_CMOD_DIR);
-    lua_pushstring(L, dir);
-    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_config: setting up: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    run_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    const char *args[] = {VK_SRC_DIR, VK_CMOD_DIR, dir};
+    run_ref = lua_host_start(&L, "=fuzz_config", DRIVER, sizeof DRIVER - 1, args, 3);
     return 0;
 }
 

@@ -19,9 +19,7 @@
  *    select the rows both select, a | b the rows either selects, ~a none
  *    of the rows a selects;
  *  - the table still holds its six rows afterwards. */
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
+#include "lua_host.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -542,19 +540,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    if (luaL_loadbuffer(L, DRIVER, sizeof DRIVER - 1, "=fuzz_where") != LUA_OK) {
-        fprintf(stderr, "fuzz_where: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_pushstring(L, VK_SRC_DIR);
-    lua_pushstring(L, VK_CMOD_DIR);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_where: setting up: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    drv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    const char *args[] = {VK_SRC_DIR, VK_CMOD_DIR};
+    drv_ref = lua_host_start(&L, "=fuzz_where", DRIVER, sizeof DRIVER - 1, args, 2);
     return 0;
 }
 

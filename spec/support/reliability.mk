@@ -79,7 +79,7 @@ $(FUZZ_CORE_SO): $(CORE_SO) $(BIND_C) $(ENGINE_C) $(ENGINE_HDR) bindings/lvk.h b
 	  -I$(LUA_INCDIR) -fvisibility=hidden -fsanitize=fuzzer-no-link $(FUZZ_LUA_SAN) \
 	  $(BIND_C) $(ENGINE_C) $(BUILD)/obj/faiss_ext.o -o $@ $(LIBS)
 
-$(FUZZ_LUA_TARGETS): $(FUZZ_BUILD)/%: spec/fuzz/%.c $(FUZZ_CORE_SO)
+$(FUZZ_LUA_TARGETS): $(FUZZ_BUILD)/%: spec/fuzz/%.c spec/fuzz/lua_host.h $(FUZZ_CORE_SO)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(LUA_INCDIR) -fsanitize=fuzzer $(FUZZ_LUA_SAN) \
 	  -DVK_SRC_DIR='"$(CURDIR)"' -DVK_CMOD_DIR='"$(CURDIR)/$(FUZZ_CMOD_DIR)"' $< -o $@ -llua$(LUA_VERSION)
