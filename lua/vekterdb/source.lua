@@ -9,10 +9,10 @@
 --       columns = { id = function(n, idx) return tostring(idx) end },
 --     }))
 --
--- A matrix already in memory with column arrays goes faster through
+-- A matrix already in memory with column arrays can go straight to
 -- `db:insert_matrix(m, { idx = 0, columns = { id = ids } })`, which makes no
--- Lua table per record; a source is the way for files larger than memory,
--- computed columns and streams.
+-- Lua table (and no garbage) per record; a source is the way for files
+-- larger than memory, computed columns and streams.
 -- @module vekterdb.source
 
 local M = {}
