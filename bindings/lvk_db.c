@@ -433,25 +433,35 @@ static const char *unknown_key(lua_State *L, vk_db *db, int t)
     return NULL;
 }
 
-/* the value on top of the stack as a cell of column col of record recno;
- * raises (after aborting the batch's row) on a value the column cannot hold */
-static void read_cell(lua_State *L, vk_batch *b, const vk_column *col, int64_t recno, vk_value *v)
+/* the value on top of the stack as a cell of column col; raises, after
+ * aborting the batch's row (b may be NULL), on a value the column cannot
+ * hold, the message starting with who ("record 3", "update") */
+static void read_cell(lua_State *L, vk_batch *b, const vk_column *col, const char *who, vk_value *v)
 {
     if (lua_type(L, -1) == LUA_TNUMBER && col->type == VK_INT) {
         int64_t i = 0;
         if (!lvk_tointeger(L, -1, &i)) {
-            vk_batch_abort_row(b);
-            lvk_errorf(L, "record %d: column '%s' holds integer values, got %f", (int)recno, col->name,
+            if (b)
+                vk_batch_abort_row(b);
+            lvk_errorf(L, "%s: column '%s' holds integer values, got %f", who, col->name,
                        lua_tonumber(L, -1));
         }
         *v = (vk_value){.type = VK_INT, .i = i};
     } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
                lua_type(L, -1) == LUA_TFUNCTION) {
-        vk_batch_abort_row(b);
-        lvk_errorf(L, "record %d: column '%s' cannot hold a %s", (int)recno, col->name, luaL_typename(L, -1));
+        if (b)
+            vk_batch_abort_row(b);
+        lvk_errorf(L, "%s: column '%s' cannot hold a %s", who, col->name, luaL_typename(L, -1));
     } else {
         to_value(L, -1, v, col->name);
     }
+}
+
+/* "record N", for messages */
+static const char *record_label(char *buf, size_t len, int64_t recno)
+{
+    snprintf(buf, len, "record %lld", (long long)recno);
+    return buf;
 }
 
 /* reads record t into the batch; raises on bad input */
@@ -475,7 +485,8 @@ static void read_record(lua_State *L, vk_db *db, vk_batch *b, int t, int64_t rec
             rc = set_vector(L, b, serialize, buf);
         } else {
             vk_value v;
-            read_cell(L, b, col, recno, &v);
+            char who[32];
+            read_cell(L, b, col, record_label(who, sizeof who, recno), &v);
             rc = vk_batch_set(b, c, &v);
         }
         lua_pop(L, 1);
@@ -638,6 +649,7 @@ static int h_insert_matrix(lua_State *L)
     vk_batch *b = *bslot;
     int64_t total = 0;
     for (int64_t r = 0; r < m->n; r++) {
+        char who[32];
         vk_batch_begin_row(b);
         int rc = VK_OK;
         if (has_first) {
@@ -649,7 +661,7 @@ static int h_insert_matrix(lua_State *L)
             lua_rawgeti(L, -1, (lua_Integer)r + 1);
             vk_value v = {.type = VK_NULL};
             if (!lua_isnil(L, -1))
-                read_cell(L, b, vk_db_column(db, cols[c]), r + 1, &v);
+                read_cell(L, b, vk_db_column(db, cols[c]), record_label(who, sizeof who, r + 1), &v);
             rc = vk_batch_set(b, cols[c], &v);   /* copies the bytes of a string */
             lua_pop(L, 2);
         }
@@ -787,6 +799,13 @@ static void add_stats(search_args *a)
     t->estimated = b->estimated;
 }
 
+/* t[name] = v for the table on top of the stack */
+static void set_int(lua_State *L, const char *name, int64_t v)
+{
+    lvk_pushint64(L, v);
+    lua_setfield(L, -2, name);
+}
+
 static int push_stats(lua_State *L, const search_args *a)
 {
     static const char *const plans[] = {"index", "exact", "selector", "widen", "check"};
@@ -794,28 +813,17 @@ static int push_stats(lua_State *L, const search_args *a)
     lua_createtable(L, 0, 10);
     lua_pushstring(L, plans[t->plan]);
     lua_setfield(L, -2, "plan");
-    if (t->matches >= 0) {
-        lvk_pushint64(L, t->matches);
-        lua_setfield(L, -2, "matches");
-    }
-    lvk_pushint64(L, t->excluded);
-    lua_setfield(L, -2, "excluded");
-    lvk_pushint64(L, t->rounds);
-    lua_setfield(L, -2, "rounds");
-    lvk_pushint64(L, t->widened);
-    lua_setfield(L, -2, "widened");
-    lvk_pushint64(L, t->exact_fallback);
-    lua_setfield(L, -2, "exact_fallback");
-    lvk_pushint64(L, t->max_k);
-    lua_setfield(L, -2, "max_k");
-    lvk_pushint64(L, t->missing);
-    lua_setfield(L, -2, "missing");
-    if (t->estimated > 0) {
-        lvk_pushint64(L, t->estimated);
-        lua_setfield(L, -2, "estimated_matches");
-    }
-    lvk_pushint64(L, VK_FILTER_EXACT_MAX);
-    lua_setfield(L, -2, "exact_max");
+    if (t->matches >= 0)
+        set_int(L, "matches", t->matches);
+    set_int(L, "excluded", t->excluded);
+    set_int(L, "rounds", t->rounds);
+    set_int(L, "widened", t->widened);
+    set_int(L, "exact_fallback", t->exact_fallback);
+    set_int(L, "max_k", t->max_k);
+    set_int(L, "missing", t->missing);
+    if (t->estimated > 0)
+        set_int(L, "estimated_matches", t->estimated);
+    set_int(L, "exact_max", VK_FILTER_EXACT_MAX);
     return 1;
 }
 
@@ -1042,29 +1050,26 @@ static int h_update(lua_State *L)
             lua_pop(L, 1);
             continue;
         }
-        if (lua_type(L, -1) == LUA_TNUMBER && vk_db_column(db, c)->type == VK_INT) {
-            int64_t i;
-            if (!lvk_tointeger(L, -1, &i))
-                return lvk_errorf(L, "update: column '%s' holds integer values, got %f", name,
-                                  lua_tonumber(L, -1));
-            vals[nv] = (vk_value){.type = VK_INT, .i = i};
-        } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
-                   lua_type(L, -1) == LUA_TFUNCTION) {
-            return lvk_errorf(L, "update: column '%s' cannot hold a %s", name, luaL_typename(L, -1));
-        } else {
-            to_value(L, -1, &vals[nv], name);   /* strings stay in the values table */
-        }
+        read_cell(L, NULL, vk_db_column(db, c), "update", &vals[nv]);   /* strings stay in the values table */
         cols[nv++] = c;
         lua_pop(L, 1);
     }
-    int64_t updated, first_new;
-    if (vk_db_update(db, where, params, nparams, cols, vals, nv, vec, d, &updated, &first_new))
+    int64_t updated, first_new, *replaced = NULL;
+    if (vk_db_update(db, where, params, nparams, cols, vals, nv, vec, d, &updated, &first_new,
+                     vec ? &replaced : NULL))
         return lvk_error(L);
+    void **slot = lvk_box(L, free);
+    *slot = replaced;
     lvk_pushint64(L, updated);
-    if (first_new >= 0)
-        lvk_pushint64(L, first_new);
-    else
-        lua_pushnil(L);
+    if (!vec)
+        return 1;
+    /* { [old idx] = new idx } */
+    lua_createtable(L, 0, (int)updated);
+    for (int64_t i = 0; i < updated; i++) {
+        lvk_pushint64(L, replaced[i]);
+        lvk_pushint64(L, first_new + i);
+        lua_settable(L, -3);
+    }
     return 2;
 }
 

@@ -502,7 +502,7 @@ static int read_rows(vk_db *db, const char *where_sql, const vk_value *params, i
 /* the matching records, again, under new idx values with the new vector */
 static int update_vector(vk_db *db, const char *where_sql, const vk_value *params, int nparams,
                          const int *cols, const vk_value *checked, int n, const float *vector,
-                         i64 d, i64 *updated, i64 *first_new)
+                         i64 d, i64 *updated, i64 *first_new, i64 **replaced)
 {
     vk_batch *b = vk_batch_new(db, 1);
     if (!b)
@@ -519,6 +519,13 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
         rc = vk_errcode();
     if (rc == VK_OK)
         rc = read_rows(db, where_sql, params, nparams, &rows);
+    /* the old idx values, in the order the new ones are given out */
+    if (rc == VK_OK && replaced) {
+        if (!(*replaced = vk_malloc(sizeof(i64) * (size_t)(rows->nrows + 1))))
+            rc = VK_ENOMEM;
+        for (i64 r = 0; rc == VK_OK && r < rows->nrows; r++)
+            (*replaced)[r] = vk_rows_get(rows, r, db->idx_col)->i;
+    }
     for (i64 r = 0; rc == VK_OK && r < rows->nrows; r++) {
         vk_batch_begin_row(b);
         for (int c = 0; c < db->ncols && rc == VK_OK; c++) {
@@ -581,6 +588,10 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
         vk_batch_unwrite(db, b, rc);
     if (rc == VK_OK && db->d == 0)
         db->d = d;
+    if (rc && replaced) {
+        free(*replaced);
+        *replaced = NULL;
+    }
     vk_rows_free(rows);
     vk_batch_free(b);
     return rc;
@@ -588,10 +599,12 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
 
 int vk_db_update(vk_db *db, const char *where_sql, const vk_value *params, int nparams,
                  const int *cols, const vk_value *values, int nvalues, const float *vector,
-                 int64_t d, int64_t *updated, int64_t *first_new)
+                 int64_t d, int64_t *updated, int64_t *first_new, int64_t **replaced)
 {
     *updated = 0;
     *first_new = -1;
+    if (replaced)
+        *replaced = NULL;
     if (!db->table)
         return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
     if (nvalues < 0 || (nvalues == 0 && !vector))
@@ -615,7 +628,7 @@ int vk_db_update(vk_db *db, const char *where_sql, const vk_value *params, int n
     }
     if (rc == VK_OK)
         rc = vector ? update_vector(db, where_sql, params, nparams, cols, checked, nvalues, vector, d,
-                                    updated, first_new)
+                                    updated, first_new, replaced)
                     : update_columns(db, where_sql, params, nparams, cols, checked, nvalues, updated);
     free(checked);
     return rc;

@@ -296,10 +296,11 @@ int vk_db_delete(vk_db *db, const char *where_sql, const vk_value *params, int n
 /* Sets columns cols[i] to values[i] in the records where_sql matches, in one
  * transaction.  With a vector (d floats), each record is deleted and
  * inserted again with that vector under a new idx: *first_new, then
- * consecutive, in the order of the old idx values. */
+ * consecutive, in the order of the old idx values; replaced (may be NULL)
+ * then gets those old values, *updated of them, for the caller to free(). */
 int vk_db_update(vk_db *db, const char *where_sql, const vk_value *params, int nparams,
                  const int *cols, const vk_value *values, int nvalues, const float *vector,
-                 int64_t d, int64_t *updated, int64_t *first_new);
+                 int64_t d, int64_t *updated, int64_t *first_new, int64_t **replaced);
 /* number of deleted idx values the table remembers */
 int64_t vk_db_deleted_count(vk_db *db);
 /* Removes deleted records' vectors from the attached index where its type

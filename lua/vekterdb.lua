@@ -695,21 +695,10 @@ function DB:update(expr, values)
     if name == self.idx_name then error("update: the idx column cannot be updated", 2) end
   end
   local sql, params = self:_where(expr, "update")
-  local old
-  if values[self.vector_name] ~= nil then
-    old = {}
-    for rec in self:select(expr, self.idx_name, { order_by = self.idx_name }) do
-      old[#old + 1] = rec[self.idx_name]
-    end
-  end
   local before = self.index and self.index.ntotal
-  local ok, n, first = pcall(self._h.update, self._h, sql, params, values)
+  local ok, n, moved = pcall(self._h.update, self._h, sql, params, values)
   if self.index and self.index.ntotal ~= before then write_index(self) end
   if not ok then error(n, 2) end
-  if first == nil then return n end
-  -- the new idx values follow the old ones' order
-  local moved = {}
-  for i = 1, math.min(n, #old) do moved[old[i]] = first + i - 1 end
   return n, moved
 end
 

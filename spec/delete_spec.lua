@@ -297,6 +297,13 @@ describe("update", function()
     for _, nb in ipairs(old.neighbors) do assert.are_not.equal("n17", nb.name) end
     assert.are.equal(40, db:count())
     assert.are.equal(41, vekterdb.faiss.read_index(file).ntotal)
+    -- several records: new idx values in the order of the old ones
+    n, moved = db:update(db.Record.idx:in_({ 30, 5, 12 }), { vector = far })
+    assert.are.equal(3, n)
+    assert.are.same({ [5] = 41, [12] = 42, [30] = 43 }, moved)
+    assert.are.equal("n12", db:fetch({ 42 }, "name")[1].name)
+    -- no vector: a count only
+    assert.are.same({ 1 }, { db:update(db.Record.idx:eq(41), { kind = "k" }) })
     db:close()
     os.remove(file)
   end)

@@ -175,33 +175,32 @@ describe("bad index requests", function()
 end)
 
 describe("a configuration that does not match its index", function()
-  it("is refused when the metric differs", function()
+  -- a table with an L2 Flat index, its configuration saved to name.json and
+  -- one field of it changed: returns the configuration, the URL, the index file
+  local function edited_config(name, from, to)
     local db, url = fresh(5, { file = true })
-    local file = H.path("metric.index")
+    local file = H.path(name .. ".index")
     db:create_index(file, "Flat", { metric = "l2" })
-    local config = H.path("metric.json")
+    local config = H.path(name .. ".json")
     db:save(config)
     db:close()
-    local text = io.open(config):read("a"):gsub('"metric":"l2"', '"metric":"inner_product"')
+    local text, n = io.open(config):read("a"):gsub(from, to)
+    assert(n == 1, "the saved configuration holds " .. from)
     local f = io.open(config, "w")
     f:write(text)
     f:close()
+    return config, url, file
+  end
+
+  it("is refused when the metric differs", function()
+    local config, url, file = edited_config("metric", '"metric":"l2"', '"metric":"inner_product"')
     expect_error("says metric inner_product but index file " .. file .. " uses l2", vekterdb.load, config, url)
     os.remove(file)
   end)
 
   it("is refused, naming the file, when its runtime parameters do not apply to the index", function()
-    local db, url = fresh(5, { file = true })
-    local file = H.path("params.index")
-    db:create_index(file, "Flat", { metric = "l2" })
-    local config = H.path("params.json")
-    db:save(config)
-    db:close()
-    local text = io.open(config):read("a"):gsub('"faiss_runtime_parameters":null',
-                                                '"faiss_runtime_parameters":"nprobe=4"')
-    local f = io.open(config, "w")
-    f:write(text)
-    f:close()
+    local config, url, file = edited_config("params", '"faiss_runtime_parameters":null',
+                                            '"faiss_runtime_parameters":"nprobe=4"')
     expect_error("vekterdb.load: " .. config .. ": faiss_runtime_parameters: ", vekterdb.load, config, url)
     os.remove(file)
   end)

@@ -43,6 +43,15 @@ local function brute_force(vecs, q, k, keep)
   return out
 end
 
+-- every query's neighbors are exactly the k nearest records keep() allows
+local function check_exact(vecs, qs, res, k, keep)
+  for qi, q in ipairs(qs) do
+    local got = {}
+    for j, n in ipairs(res[qi].neighbors) do got[j] = n.idx end
+    assert.are.same(brute_force(vecs, q:totable(), k, keep), got)
+  end
+end
+
 local function check_full(res, k, keep, what, mod)
   for qi, r in ipairs(res) do
     local nb = r.neighbors
@@ -131,12 +140,7 @@ describe("filtered search", function()
         local plan, res = db:explain_search(qs, 10, "idx", "bucket", { filter = db.Record.bucket:eq(7) })
         assert.are.equal("exact", plan.plan)
         assert.are.equal(N / 100, plan.matches)
-        for qi, q in ipairs(qs) do
-          local want = brute_force(vecs, q:totable(), 10, keep)
-          local got = {}
-          for j, n in ipairs(res[qi].neighbors) do got[j] = n.idx end
-          assert.are.same(want, got)
-        end
+        check_exact(vecs, qs, res, 10, keep)
       end)
 
       it("checks FAISS's candidates for broad filters; a selector where FAISS applies one", function()
@@ -155,12 +159,7 @@ describe("filtered search", function()
           local qs = queries(404, 3)
           local keep = function(i) return i % 100 < 30 end
           local res = db:search(qs, 10, "idx", { filter = db.Record.bucket:lt(30) })
-          for qi, q in ipairs(qs) do
-            local want = brute_force(vecs, q:totable(), 10, keep)
-            local got = {}
-            for j, n in ipairs(res[qi].neighbors) do got[j] = n.idx end
-            assert.are.same(want, got)
-          end
+          check_exact(vecs, qs, res, 10, keep)
         end)
       end
 

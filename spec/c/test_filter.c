@@ -204,7 +204,7 @@ static void test_db(const float *x)
     float far[D];
     for (int j = 0; j < D; j++)
         far[j] = 50.0f;
-    CHECK(vk_db_update(db, "\"idx\" = ?1", &one, 1, &bcol, &nine, 1, far, D, &updated, &first_new) ==
+    CHECK(vk_db_update(db, "\"idx\" = ?1", &one, 1, &bcol, &nine, 1, far, D, &updated, &first_new, NULL) ==
                   VK_OK &&
               updated == 1 && first_new == N && vk_index_ntotal(vk_db_index(db)) == N + 1,
           "update with a vector: a new idx");
@@ -212,11 +212,11 @@ static void test_db(const float *x)
               h.ids[0] == N && h.metric[0] == 0.0f,
           "found by its new vector");
     vk_hits_free(&h);
-    CHECK(vk_db_update(db, "\"idx\" = ?1", &one, 1, &bcol, &nine, 1, NULL, 0, &updated, &first_new) ==
+    CHECK(vk_db_update(db, "\"idx\" = ?1", &one, 1, &bcol, &nine, 1, NULL, 0, &updated, &first_new, NULL) ==
                   VK_OK && updated == 0,
           "the old idx is gone");
     int idxcol = 0;
-    CHECK(vk_db_update(db, NULL, NULL, 0, &idxcol, &nine, 1, NULL, 0, &updated, &first_new) == VK_EINVAL &&
+    CHECK(vk_db_update(db, NULL, NULL, 0, &idxcol, &nine, 1, NULL, 0, &updated, &first_new, NULL) == VK_EINVAL &&
               strstr(vk_errmsg(), "cannot be updated") != NULL,
           "the idx cannot be updated");
     vk_db_close(db);

@@ -13,21 +13,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#ifndef VK_SRC_DIR
-#error "build with -DVK_SRC_DIR=\"/path/to/the/source\""
-#endif
-#ifndef VK_CMOD_DIR
-#error "build with -DVK_CMOD_DIR=\"folder holding vekterdb/core.so\""
-#endif
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* (src, cmod, dir) -> function(path) returning nil or what went wrong */
+/* (dir) -> function(path) returning nil or what went wrong */
 static const char DRIVER[] =
-    "local src, cmod, dir = ...\n"
-    "package.path = src .. '/lua/?.lua;' .. src .. '/lua/?/init.lua;' .. package.path\n"
-    "package.cpath = cmod .. '/?.so;' .. package.cpath\n"
+    "local dir = ...\n"
     "local vekterdb = require 'vekterdb'\n"
     "local cjson = require 'cjson'\n"
     "vekterdb.log.level = 'off'\n"
@@ -112,8 +100,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
-    const char *args[] = {VK_SRC_DIR, VK_CMOD_DIR, dir};
-    run_ref = lua_host_start(&L, "=fuzz_config", DRIVER, sizeof DRIVER - 1, args, 3);
+    const char *args[] = {dir};
+    run_ref = lua_host_start(&L, "=fuzz_config", DRIVER, sizeof DRIVER - 1, args, 1);
     return 0;
 }
 

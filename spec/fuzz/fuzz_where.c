@@ -27,20 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef VK_SRC_DIR
-#error "build with -DVK_SRC_DIR=\"/path/to/the/source\""
-#endif
-#ifndef VK_CMOD_DIR
-#error "build with -DVK_CMOD_DIR=\"folder holding vekterdb/core.so\""
-#endif
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static const char DRIVER[] =
-    "local src, cmod = ...\n"
-    "package.path = src .. '/lua/?.lua;' .. src .. '/lua/?/init.lua;' .. package.path\n"
-    "package.cpath = cmod .. '/?.so;' .. package.cpath\n"
     "local vekterdb = require 'vekterdb'\n"
     "local where = require 'vekterdb.where'\n"
     "vekterdb.log.level = 'off'\n"
@@ -540,8 +527,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *args[] = {VK_SRC_DIR, VK_CMOD_DIR};
-    drv_ref = lua_host_start(&L, "=fuzz_where", DRIVER, sizeof DRIVER - 1, args, 2);
+    drv_ref = lua_host_start(&L, "=fuzz_where", DRIVER, sizeof DRIVER - 1, NULL, 0);
     return 0;
 }
 
