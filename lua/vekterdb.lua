@@ -340,6 +340,20 @@ local function write_index(self)
   end
 end
 
+-- runs an insert of the C module (fn(self._h, ...)) with opts'
+-- faiss_runtime_params; whatever was committed is in the index too, so the
+-- index file is saved before an error is reported (prefixed with prefix)
+local function run_insert(self, opts, prefix, fn, ...)
+  local before = self.index and self.index.ntotal
+  local t = clock()
+  local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params, fn, self._h, ...)
+  if self.index and self.index.ntotal ~= before then write_index(self) end
+  if not ok then error(prefix .. tostring(n), 3) end
+  local dt = clock() - t
+  log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
+  return n
+end
+
 --- Inserts records (an array, or an iterator function returning one record
 -- per call). Each batch is one transaction; with an index attached the
 -- vectors go into it too and the index file is saved at the end.
@@ -350,16 +364,9 @@ function DB:insert(records, opts)
   local batch_size = opts.batch_size or 10000
   local serialize = opts.serialize_vectors ~= false
   local level = opts.compression_level or 1
-  local before = self.index and self.index.ntotal
-  local t = clock()
-  local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params,
-                      self._h.insert, self._h, records, batch_size, level, serialize,
-                      progress_fn(opts.progress))
-  -- whatever was committed is in the index too: save it before reporting
-  if self.index and self.index.ntotal ~= before then write_index(self) end
-  if not ok then error(n, 2) end
-  local dt = clock() - t
-  log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
+  -- (not a tail call: run_insert's errors point at insert's caller)
+  local n = run_insert(self, opts, "", self._h.insert, records, batch_size, level, serialize,
+                       progress_fn(opts.progress))
   return n
 end
 
@@ -392,15 +399,8 @@ function DB:insert_matrix(vectors, opts)
     table.sort(names)
     for i, name in ipairs(names) do arrays[i] = opts.columns[name] end
   end
-  local before = self.index and self.index.ntotal
-  local t = clock()
-  local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params, self._h.insert_matrix, self._h,
-                      vectors, opts.idx, names, arrays, opts.batch_size or 10000,
-                      opts.compression_level or 1, progress_fn(opts.progress))
-  if self.index and self.index.ntotal ~= before then write_index(self) end
-  if not ok then error("insert_matrix: " .. tostring(n), 2) end
-  local dt = clock() - t
-  log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
+  local n = run_insert(self, opts, "insert_matrix: ", self._h.insert_matrix, vectors, opts.idx, names,
+                       arrays, opts.batch_size or 10000, opts.compression_level or 1, progress_fn(opts.progress))
   return n
 end
 
