@@ -13,7 +13,12 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 dir="$(pwd)/$BUILD/pgtest"
-data="$dir/data"
+# The cluster's own folder (home): $dir itself, or, when the postgres user
+# cannot reach $dir (a checkout below a private folder, such as mktemp -d
+# makes), a folder in /tmp whose name $dir/home records.
+home_of() {
+    if [ -f "$dir/home" ]; then cat "$dir/home"; else echo "$dir"; fi
+}
 DBNAME=vekterdb_test
 
 as_pg() {
@@ -35,18 +40,20 @@ free_port() {
 }
 
 stop() {
-    if [ -f "$data/postmaster.pid" ]; then
-        as_pg "$PGBIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    home=$(home_of)
+    if [ -f "$home/data/postmaster.pid" ]; then
+        as_pg "$PGBIN/pg_ctl" -D "$home/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     if [ -f "$dir/sockdir" ]; then rm -rf "$(cat "$dir/sockdir")"; fi
+    [ "$home" = "$dir" ] || rm -rf "$home"
     rm -rf "$dir"
 }
 
 # the socket's folder: the cluster's own, unless its path is too long for a
 # Unix socket (about 100 bytes); then a private folder in /tmp
 socket_dir() {
-    if [ ${#dir} -le 80 ]; then
-        echo "$dir"
+    if [ ${#home} -le 80 ]; then
+        echo "$home"
         return
     fi
     s=$(mktemp -d /tmp/vekterdb-pg.XXXXXX)
@@ -58,14 +65,23 @@ socket_dir() {
 start() {
     stop
     mkdir -p "$dir"
-    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    home=$dir
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            home=$(mktemp -d /tmp/vekterdb-pg.XXXXXX)
+            chown postgres "$home"
+            echo "$home" > "$dir/home"
+        fi
+    fi
+    data="$home/data"
     password="vk-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
-    pwfile="$dir/pw"
+    pwfile="$home/pw"
     sock=$(socket_dir)
     as_pg sh -c "umask 077; echo '$password' > '$pwfile'"
     as_pg "$PGBIN/initdb" -D "$data" -U postgres -E UTF8 --locale=C -N \
-        --auth-local=trust --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1 ||
-        { cat "$dir/initdb.log" >&2; return 1; }
+        --auth-local=trust --auth-host=scram-sha-256 >"$home/initdb.log" 2>&1 ||
+        { cat "$home/initdb.log" >&2; return 1; }
     tries=0
     while :; do
         port=$(free_port)
@@ -78,13 +94,13 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 60
 EOF
-        if as_pg "$PGBIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1; then
+        if as_pg "$PGBIN/pg_ctl" -D "$data" -l "$home/server.log" -w -t 60 start >/dev/null 2>&1; then
             break
         fi
         tries=$((tries + 1))
         if [ $tries -ge 5 ]; then
             echo "pg.sh: PostgreSQL did not start; its log:" >&2
-            tail -20 "$dir/server.log" >&2
+            tail -20 "$home/server.log" >&2
             return 1
         fi
     done
@@ -96,7 +112,7 @@ GRANT ALL ON DATABASE vekterdb_test TO vk_pw;
 \c vekterdb_test
 GRANT ALL ON SCHEMA public TO vk_pw;
 EOF
-    echo "pg.sh: PostgreSQL 15 in $dir, socket in $sock, TCP on 127.0.0.1:$port" >&2
+    echo "pg.sh: PostgreSQL 15 in $home, socket in $sock, TCP on 127.0.0.1:$port" >&2
     echo "export VEKTERDB_TEST_PG_URL='postgresql://postgres@/$DBNAME?host=$sock&port=$port'"
     echo "export VEKTERDB_TEST_PG_SOCKET='$sock'"
     echo "export VEKTERDB_TEST_PG_PORT='$port'"
