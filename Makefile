@@ -29,7 +29,7 @@ else
 FAISS_C_LIB = $(BUILD)/faiss_c/libfaiss_c.a
 FAISS_LIBS = $(FAISS_C_LIB) /usr/lib/x86_64-linux-gnu/libfaiss.a
 endif
-LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq -lzstd -fopenmp -lstdc++ -lm -lpthread
+LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq -lzstd -lcrypto -fopenmp -lstdc++ -lm -lpthread
 
 ENGINE_C = $(wildcard engine/*.c)
 ENGINE_OBJ = $(ENGINE_C:engine/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/faiss_ext.o
@@ -43,7 +43,7 @@ CORE_SO = $(BUILD)/lua$(LUA_VERSION)/vekterdb/core.so
 CTESTS = $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c))
 
 DEBIAN_PACKAGES = gcc g++ make libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4 \
-	libzstd-dev libsqlite3-dev libpq-dev lua-cjson lua-busted dpkg-dev ca-certificates \
+	libzstd-dev libsqlite3-dev libpq-dev libssl-dev lua-cjson lua-busted dpkg-dev ca-certificates \
 	postgresql $(EXTRA_PACKAGES)
 
 export LUA_PATH := $(CURDIR)/?.lua;$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;

@@ -256,6 +256,25 @@ static int h_attach(lua_State *L)
     return 0;
 }
 
+/* read_index(path, mmap, trust): an index file this table saved (or trusts) */
+static int h_read_index(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const char *path = cstr(L, 2, "the index file name");
+    vk_index *ix;
+    if (vk_db_read_index(db, path, lua_toboolean(L, 3), lua_toboolean(L, 4), &ix))
+        return lvk_error(L);
+    return lvk_push_read_index(L, ix, path);
+}
+
+/* write_index(path): saves the attached index, recording its digest */
+static int h_write_index(lua_State *L)
+{
+    if (vk_db_write_index(checkdb(L, 1), cstr(L, 2, "the index file name")))
+        return lvk_error(L);
+    return 0;
+}
+
 /* ---------- values ---------- */
 
 static int col_of(lua_State *L, vk_db *db, const char *name)
@@ -1296,7 +1315,8 @@ static const luaL_Reg db_methods[] = {
     {"fetch", h_fetch},       {"select", h_select},       {"execute", h_execute},       {"sample", h_sample},
     {"train", h_train},       {"sync", h_sync},           {"delete", h_delete},
     {"update", h_update},     {"deleted", h_deleted},     {"rebuild", h_rebuild},
-    {"index_lag", h_index_lag}, {NULL, NULL}};
+    {"index_lag", h_index_lag}, {"read_index", h_read_index}, {"write_index", h_write_index},
+    {NULL, NULL}};
 
 static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_close}, {NULL, NULL}};
 

@@ -59,7 +59,17 @@ static int ix_factory(lua_State *L)
     return 1;
 }
 
-/* read_index(path, mmap) */
+int lvk_push_read_index(lua_State *L, vk_index *ix, const char *path)
+{
+    if (!vk_index_metric_supported(ix)) {
+        vk_index_release(ix);
+        return lvk_errorf(L, "index file %s uses a metric other than inner product or L2", path);
+    }
+    lvk_pushindex(L, ix);
+    return 1;
+}
+
+/* read_index(path, mmap): any FAISS file, trusted as FAISS trusts it */
 static int ix_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -68,12 +78,7 @@ static int ix_read(lua_State *L)
     vk_index *ix;
     if (vk_index_read(&ix, path, lua_toboolean(L, 2)))
         return lvk_error(L);
-    if (!vk_index_metric_supported(ix)) {
-        vk_index_release(ix);
-        return lvk_errorf(L, "index file %s uses a metric other than inner product or L2", path);
-    }
-    lvk_pushindex(L, ix);
-    return 1;
+    return lvk_push_read_index(L, ix, path);
 }
 
 static int ix_write(lua_State *L)

@@ -282,7 +282,8 @@ int vk_db_use_table(vk_db *db, const char *schema, const char *table,
         }
         all[0] = (vk_column){.name = idx_name, .type = VK_INT, .primary = 1, .unique = 1};
         all[1] = (vk_column){.name = vector_name, .type = VK_BLOB, .is_vector = 1};
-        memcpy(all + 2, cols, sizeof(vk_column) * (size_t)ncols);
+        if (ncols > 0)   /* cols may be NULL */
+            memcpy(all + 2, cols, sizeof(vk_column) * (size_t)ncols);
         rc = create_table(db, all, ncols + 2);
         if (rc == VK_OK)
             rc = copy_columns(&found, all, ncols + 2);
@@ -1026,7 +1027,8 @@ int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
     free(ids);
     free(found);
     free(todo);
-    if (rc == VK_OK && path && *path)
-        rc = vk_index_write(db->index, path);
+    /* a mapped index is read-only: with nothing added its file stays as is */
+    if (rc == VK_OK && path && *path && !(ntodo == 0 && vk_index_is_mapped(db->index)))
+        rc = vk_db_write_index(db, path);
     return rc;
 }

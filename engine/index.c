@@ -78,15 +78,18 @@ int vk_index_factory(vk_index **out, int d, const char *description, vk_metric m
  * index types ignore it and are read into memory. */
 #define VK_FAISS_IO_FLAG_MMAP (8 | 0x646f0000)
 
-int vk_index_read(vk_index **out, const char *path, int mmap)
+int vk_index_read_fd(vk_index **out, int fd, const char *name, int mmap)
 {
     *out = NULL;
-    if (access(path, R_OK) != 0)
-        return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
+    /* FAISS reads by file name (and maps lists by name): /proc/self/fd/N
+     * names this open file even if another has been renamed over name */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    const char *fname = access(self, R_OK) == 0 ? self : name;
     FaissIndex *fi = NULL;
-    if (faiss_read_index_fname(path, mmap ? VK_FAISS_IO_FLAG_MMAP : 0, &fi)) {
+    if (faiss_read_index_fname(fname, mmap ? VK_FAISS_IO_FLAG_MMAP : 0, &fi)) {
         char what[600];
-        snprintf(what, sizeof what, "unreadable index file %s", path);
+        snprintf(what, sizeof what, "unreadable index file %s", name);
         return faiss_fail(what);
     }
     if (!(*out = wrap(fi)))
@@ -96,6 +99,19 @@ int vk_index_read(vk_index **out, const char *path, int mmap)
         vk_faiss_mapped(fi);
     return VK_OK;
 }
+
+int vk_index_read(vk_index **out, const char *path, int mmap)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
+    int rc = vk_index_read_fd(out, fd, path, mmap);
+    close(fd);
+    return rc;
+}
+
+int vk_index_is_mapped(const vk_index *ix) { return ix->mapped; }
 
 int vk_index_check_writable(const vk_index *ix)
 {
@@ -107,14 +123,16 @@ int vk_index_check_writable(const vk_index *ix)
     return VK_OK;
 }
 
-int vk_index_write(vk_index *ix, const char *path)
+int vk_index_write(vk_index *ix, const char *path) { return vk_index_write_sealed(ix, path, NULL, NULL); }
+
+int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal, void *ud)
 {
     size_t n = strlen(path);
     char *tmp = vk_malloc(n + 32);
     if (!tmp)
         return VK_ENOMEM;
     snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    FILE *f = fopen(tmp, "w+b");
     if (!f) {
         int rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
         free(tmp);
@@ -125,6 +143,8 @@ int vk_index_write(vk_index *ix, const char *path)
         rc = faiss_fail("writing the index failed");
     else if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
+    if (rc == VK_OK && seal)
+        rc = seal(ud, fileno(f));
     if (fclose(f) != 0 && rc == VK_OK)
         rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
     if (rc == VK_OK && rename(tmp, path) != 0)

@@ -35,10 +35,10 @@ struct vk_tombs {
     i64 max;                  /* largest deleted idx, -1 */
 };
 
-static int is_pg(const vk_db *db) { return strcmp(db->drv->name, "postgresql") == 0; }
+int vk_db_is_pg(const vk_db *db) { return strcmp(db->drv->name, "postgresql") == 0; }
 
 /* "<table><suffix>" quoted, with_schema: qualified by the table's schema */
-static char *tomb_ident(const vk_db *db, const char *suffix, int with_schema)
+char *vk_side_ident(const vk_db *db, const char *suffix, int with_schema)
 {
     vk_buf b = {0};
     int rc = VK_OK;
@@ -139,7 +139,7 @@ static void put_bit(unsigned char *map, i64 id, int on, i64 *count)
 }
 
 /* runs a statement, discarding any rows */
-static int run(vk_db *db, const char *sql, const vk_value *params, int nparams)
+int vk_db_run(vk_db *db, const char *sql, const vk_value *params, int nparams)
 {
     vk_stmt *st;
     int rc = db->drv->query(db, sql, params, nparams, &st);
@@ -152,22 +152,22 @@ static int run(vk_db *db, const char *sql, const vk_value *params, int nparams)
     return rc;
 }
 
-static int check_exists(vk_db *db, int *exists)
+int vk_side_exists(vk_db *db, const char *suffix, int *exists)
 {
     *exists = 0;
     vk_buf sql = {0};
     int rc;
     vk_value p;
     char *name = NULL;
-    if (is_pg(db)) {
-        name = tomb_ident(db, TOMB_SUFFIX, 1);
+    if (vk_db_is_pg(db)) {
+        name = vk_side_ident(db, suffix, 1);
         rc = name ? vk_buf_adds(&sql, "SELECT CASE WHEN to_regclass($1) IS NULL THEN 0 ELSE 1 END")
                   : VK_ENOMEM;
     } else {
-        name = vk_malloc(strlen(db->table) + sizeof TOMB_SUFFIX);
+        name = vk_malloc(strlen(db->table) + strlen(suffix) + 1);
         if (name) {
             strcpy(name, db->table);
-            strcat(name, TOMB_SUFFIX);
+            strcat(name, suffix);
         }
         rc = name ? vk_buf_adds(&sql, "SELECT COUNT(*) FROM ") : VK_ENOMEM;
         if (rc == VK_OK && db->schema) {
@@ -195,9 +195,9 @@ int vk_tomb_refresh(vk_db *db)
     if (!t)
         return VK_ENOMEM;
     int rc;
-    if (!t->exists && ((rc = check_exists(db, &t->exists)) || !t->exists))
+    if (!t->exists && ((rc = vk_side_exists(db, TOMB_SUFFIX, &t->exists)) || !t->exists))
         return rc;
-    char *q = tomb_ident(db, TOMB_SUFFIX, 1);
+    char *q = vk_side_ident(db, TOMB_SUFFIX, 1);
     vk_buf sql = {0};
     rc = q ? vk_buf_printf(&sql, "SELECT idx, seq, reclaimed FROM %s WHERE seq > %s1", q,
                            db->drv->placeholder)
@@ -250,6 +250,20 @@ int64_t vk_db_deleted_count(vk_db *db)
     return db->tombs ? db->tombs->nall : 0;
 }
 
+int vk_side_next_seq(vk_db *db, const char *q, i64 *seq)
+{
+    vk_buf sql = {0};
+    int rc = VK_OK;
+    /* PostgreSQL: writers take turns, so seq values are committed in order */
+    if (vk_db_is_pg(db) && (rc = vk_buf_printf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", q)) == VK_OK)
+        rc = db->drv->exec(db, sql.p);
+    sql.len = 0;
+    if (rc == VK_OK && (rc = vk_buf_printf(&sql, "SELECT COALESCE(MAX(seq), 0) + 1 FROM %s", q)) == VK_OK)
+        rc = vk_db_query_int(db, sql.p, NULL, 0, seq, NULL);
+    vk_buf_free(&sql);
+    return rc;
+}
+
 /* ---------- writing tombstones ---------- */
 
 /* opens the write transaction, creates the side table when needed (and
@@ -260,9 +274,9 @@ static int begin_change(vk_db *db, i64 *seq)
     int rc = vk_db_begin(db);
     if (rc)
         return rc;
-    char *q = tomb_ident(db, TOMB_SUFFIX, 1);
-    char *ix = tomb_ident(db, TOMB_SEQ_SUFFIX, !is_pg(db));
-    char *bare = tomb_ident(db, TOMB_SUFFIX, is_pg(db));
+    char *q = vk_side_ident(db, TOMB_SUFFIX, 1);
+    char *ix = vk_side_ident(db, TOMB_SEQ_SUFFIX, !vk_db_is_pg(db));
+    char *bare = vk_side_ident(db, TOMB_SUFFIX, vk_db_is_pg(db));
     vk_buf sql = {0};
     rc = q && ix && bare ? VK_OK : VK_ENOMEM;
     if (rc == VK_OK &&
@@ -275,12 +289,8 @@ static int begin_change(vk_db *db, i64 *seq)
         (rc = vk_buf_printf(&sql, "CREATE INDEX IF NOT EXISTS %s ON %s (seq)", ix, bare)) == VK_OK)
         rc = db->drv->exec(db, sql.p);
     sql.len = 0;
-    if (rc == VK_OK && is_pg(db) &&
-        (rc = vk_buf_printf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", q)) == VK_OK)
-        rc = db->drv->exec(db, sql.p);
-    sql.len = 0;
-    if (rc == VK_OK && (rc = vk_buf_printf(&sql, "SELECT COALESCE(MAX(seq), 0) + 1 FROM %s", q)) == VK_OK)
-        rc = vk_db_query_int(db, sql.p, NULL, 0, seq, NULL);
+    if (rc == VK_OK)
+        rc = vk_side_next_seq(db, q, seq);
     free(q);
     free(ix);
     free(bare);
@@ -339,7 +349,7 @@ static int delete_seq(vk_db *db, const char *q, i64 seq, i64 *count)
     rc |= vk_buf_ident(&sql, db->idx_name);
     rc |= vk_buf_printf(&sql, " IN (SELECT idx FROM %s WHERE seq = %s1)", q, ph);
     if (rc == VK_OK)
-        rc = run(db, sql.p, &p, 1);
+        rc = vk_db_run(db, sql.p, &p, 1);
     else
         rc = VK_ENOMEM;
     sql.len = 0;
@@ -359,7 +369,7 @@ int vk_db_delete(vk_db *db, const char *where_sql, const vk_value *params, int n
     int rc = begin_change(db, &seq);
     if (rc)
         return rc;
-    char *q = tomb_ident(db, TOMB_SUFFIX, 1);
+    char *q = vk_side_ident(db, TOMB_SUFFIX, 1);
     vk_value *p = params_plus(params, nparams, seq);
     vk_buf sql = {0};
     rc = q && p ? vk_buf_printf(&sql, "INSERT INTO %s (idx, seq, reclaimed) SELECT ", q) : VK_ENOMEM;
@@ -369,7 +379,7 @@ int vk_db_delete(vk_db *db, const char *where_sql, const vk_value *params, int n
     /* an idx deleted before and written again by other means (execute) */
     rc |= vk_buf_adds(&sql, " ON CONFLICT (idx) DO UPDATE SET seq = excluded.seq, reclaimed = 0");
     if (rc == VK_OK)
-        rc = run(db, sql.p, p, nparams + 1);
+        rc = vk_db_run(db, sql.p, p, nparams + 1);
     else
         rc = VK_ENOMEM;
     if (rc == VK_OK)
@@ -547,7 +557,7 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
             vk_fail_context("record with idx %lld", (long long)vk_rows_get(rows, r, db->idx_col)->i);
     }
     /* the old idx values become tombstones, their rows go */
-    char *q = tomb_ident(db, TOMB_SUFFIX, 1);
+    char *q = vk_side_ident(db, TOMB_SUFFIX, 1);
     vk_buf sql = {0};
     if (rc == VK_OK && !q)
         rc = VK_ENOMEM;
@@ -557,7 +567,7 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
                            q, db->drv->placeholder, db->drv->placeholder);
     for (i64 r = 0; rc == VK_OK && r < rows->nrows; r++) {
         vk_value p[2] = {*vk_rows_get(rows, r, db->idx_col), {.type = VK_INT, .i = seq}};
-        rc = run(db, sql.p, p, 2);
+        rc = vk_db_run(db, sql.p, p, 2);
     }
     i64 gone = 0;
     if (rc == VK_OK && rows->nrows > 0 && (rc = delete_seq(db, q, seq, &gone)) == VK_OK &&
@@ -743,7 +753,7 @@ int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *
     rc = vk_faiss_remove_ids(fi, ids, n, removed);
     free(ids);
     if (rc == VK_OK && *removed > 0 && path && *path)
-        rc = vk_index_write(db->index, path);
+        rc = vk_db_write_index(db, path);
     if (rc)
         return rc;
     /* the tombstones read before the removal are no longer needed by this
@@ -751,7 +761,7 @@ int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *
     i64 seq;
     if ((rc = begin_change(db, &seq)))
         return rc;
-    char *q = tomb_ident(db, TOMB_SUFFIX, 1);
+    char *q = vk_side_ident(db, TOMB_SUFFIX, 1);
     vk_buf sql = {0};
     const char *ph = db->drv->placeholder;
     vk_value p[2] = {{.type = VK_INT, .i = seq}, {.type = VK_INT, .i = seen}};
@@ -759,7 +769,7 @@ int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *
                            "AND seq <= %s2", q, ph, ph)
            : VK_ENOMEM;
     if (rc == VK_OK)
-        rc = run(db, sql.p, p, 2);
+        rc = vk_db_run(db, sql.p, p, 2);
     sql.len = 0;
     if (rc == VK_OK && (rc = vk_buf_printf(&sql, "SELECT COUNT(*) FROM %s WHERE seq = %s1", q, ph)) == VK_OK)
         rc = vk_db_query_int(db, sql.p, p, 1, reclaimed, NULL);

@@ -210,6 +210,18 @@ int vk_db_fetch_vectors(vk_db *db, const int64_t *ids, int64_t n, float *out);
 /* a random sample of n vectors (n <= 0 or >= count: all), n_out rows */
 int vk_db_sample_vectors(vk_db *db, int64_t n, uint64_t seed, float **out, int64_t *n_out);
 
+/* ---------- index files a table trusts (trust.c) ---------- */
+/* FAISS's reader trusts what a file states, so a damaged or crafted index
+ * file could crash the process.  The engine records the SHA-256 of every
+ * index file it saves for a table in the side table
+ * "<table>__vekterdb_index_files" (before renaming it into place), and reads
+ * a file for the table only when its digest is recorded there.
+ * trust: read a file whose digest is not recorded, and record it. */
+int vk_db_read_index(vk_db *db, const char *path, int mmap, int trust, vk_index **out);
+/* saves the attached index to path: temporary file, fsync, digest
+ * recorded, rename */
+int vk_db_write_index(vk_db *db, const char *path);
+
 /* ---------- index maintenance ---------- */
 typedef int (*vk_progress_fn)(void *ud, int64_t done, int64_t total, const char *phase);
 

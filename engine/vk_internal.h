@@ -194,6 +194,31 @@ static inline int vk_idset_has(const vk_idset *s, i64 id)
     return id >= 0 && id < s->nbits && ((s->bits[id >> 3] >> (id & 7)) & 1);
 }
 
+/* side tables next to the table: "<table><suffix>", quoted (with_schema:
+ * qualified by the table's schema); NULL when out of memory */
+char *vk_side_ident(const vk_db *db, const char *suffix, int with_schema);
+int vk_side_exists(vk_db *db, const char *suffix, int *exists);
+/* inside a write transaction: the next seq of side table q (quoted); on
+ * PostgreSQL the table is locked first, so writers take turns and seq values
+ * are committed in order */
+int vk_side_next_seq(vk_db *db, const char *q, i64 *seq);
+int vk_db_is_pg(const vk_db *db);
+/* runs a statement, discarding any rows */
+int vk_db_run(vk_db *db, const char *sql, const vk_value *params, int nparams);
+
+/* ---------- index files (index.c, trust.c) ---------- */
+/* read with the mmap flag (read-only) */
+int vk_index_is_mapped(const vk_index *ix);
+/* reads an index from an open file: the very file whose digest was checked
+ * (name is for messages) */
+int vk_index_read_fd(vk_index **out, int fd, const char *name, int mmap);
+/* called with the written and synced temporary file, before the rename;
+ * an error leaves the old file in place */
+typedef int (*vk_index_seal_fn)(void *ud, int fd);
+int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal, void *ud);
+/* SHA-256 of everything an open file holds, from its start */
+int vk_sha256_fd(int fd, unsigned char digest[32], i64 *bytes);
+
 /* reads what this and other handles (processes) deleted since the last call */
 int vk_tomb_refresh(vk_db *db);
 /* forgets the cache: the next refresh reads every tombstone again */

@@ -165,7 +165,10 @@ M.faiss = {
   index_factory = function(d, description, metric)
     return core.index_factory(d, description, normalize_metric(metric))
   end,
-  --- Reads an index file; mmap = true maps it read-only where FAISS can.
+  --- Reads any FAISS index file, believing what it states as FAISS does:
+  -- only for files you trust (a table's own index files are opened with
+  -- vekterdb.new's faiss_index, which checks them first). mmap = true maps
+  -- it read-only where FAISS can.
   read_index = function(path, mmap)
     return core.read_index(path, mmap)
   end,
@@ -198,7 +201,7 @@ DB_mt.__close = function(self) self:close() end
 DB_mt.__gc = nil
 
 local NEW_OPTS = set_of({ "idx_name", "vector_name", "columns", "url", "faiss_index", "schema",
-                          "connect_args", "mmap", "columns_dict" })
+                          "connect_args", "mmap", "columns_dict", "trust_index_file" })
 
 local function columns_from_opts(opts)
   local cols = {}
@@ -237,7 +240,9 @@ end
 
 --- Opens (or creates) a table of records.
 -- @param table_name name of the table
--- @param opts idx_name, vector_name, columns, url, schema, connect_args, faiss_index, mmap
+-- @param opts idx_name, vector_name, columns, url, schema, connect_args, faiss_index, mmap,
+-- trust_index_file (read faiss_index even if the table has no record of
+-- saving it, and record it: see docs/reliability.md)
 function M.new(table_name, opts)
   if type(table_name) ~= "string" then
     error("vekterdb.new: table name must be a string, got " .. type(table_name), 2)
@@ -262,6 +267,7 @@ function M.new(table_name, opts)
     faiss_runtime_parameters = nil,
     _params = {},
     _mmap = opts.mmap,
+    _trust = opts.trust_index_file,
   }, DB_mt)
   self.columns = h:columns()
   self.Record = where.record(self.columns, table_name)
@@ -277,9 +283,9 @@ function M.new(table_name, opts)
   return self
 end
 
--- opens an index file and pairs it with the table
+-- opens an index file the table saved (or trusts) and pairs it with the table
 function DB:_open_index(path)
-  local ix = core.read_index(path, self._mmap)
+  local ix = self._h:read_index(path, self._mmap, self._trust)
   local d = self._h:dim()
   if d > 0 and ix.d ~= d then
     error(string.format("index file %s has dimension %d but table %s holds %d-d vectors",
@@ -334,7 +340,7 @@ local INSERT_OPTS = set_of({ "batch_size", "serialize_vectors", "compression_lev
 local function write_index(self)
   if self.index and self.faiss_index then
     local t = clock()
-    self.index:write(self.faiss_index)
+    self._h:write_index(self.faiss_index)
     log("info", "saved index %s (%d vectors) in %.2fs", self.faiss_index, self.index.ntotal,
         clock() - t)
   end
@@ -826,7 +832,7 @@ function DB:save(config_file)
 end
 
 --- Reopens a VekterDB from a file written by save(), against the database
--- at `url`.
+-- at `url`. opts: connect_args, mmap, trust_index_file (as for vekterdb.new).
 function M.load(config_file, url, opts)
   local cjson = require "cjson"
   local f, err = io.open(config_file, "rb")
@@ -850,6 +856,7 @@ function M.load(config_file, url, opts)
     schema = str(cfg.schema),
     connect_args = opts.connect_args,
     mmap = opts.mmap,
+    trust_index_file = opts.trust_index_file,
   })
   if str(cfg.metric) and db.index and normalize_metric(cfg.metric) ~= db.metric then
     db:close()

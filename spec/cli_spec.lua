@@ -266,4 +266,18 @@ describe("vekterdb exit codes", function()
     assert(io.open(existing, "wb")):close()
     expect(1, "already exists", { "index", "Flat", "--table", name, "-o", existing })
   end)
+
+  it("1 for an index file the table did not save, unless --trust-index", function()
+    local foreign = H.path("foreign.index")
+    local ix = vekterdb.faiss.index_factory(8, "Flat")
+    ix:add(dataset(50, 8, 4))   -- not the table's vectors: other bytes than codes.index
+    ix:write(foreign)
+    expect(1, "is not one VekterDB saved for table " .. name, { "info", "--table", name, "--index", foreign })
+    local code, out, err = run({ "info", "--table", name, "--index", foreign, "--trust-index" }, env)
+    assert.are.equal(0, code, err)
+    assert.are.equal(50, cjson.decode(out).index.ntotal)
+    code, out, err = run({ "info", "--table", name, "--index", foreign }, env)
+    assert.are.equal(0, code, err)   -- recorded: no flag needed any more
+    assert.are.equal(50, cjson.decode(out).index.ntotal)
+  end)
 end)

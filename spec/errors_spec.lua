@@ -155,18 +155,25 @@ describe("bad index requests", function()
     local f = io.open(junk, "wb")
     f:write("this is not a FAISS index")
     f:close()
-    expect_error("unreadable index file " .. junk, vekterdb.new, db.table_name, { url = url, faiss_index = junk })
+    -- files the table never saved are refused before FAISS reads them
+    -- (spec/trust_spec.lua); trusted, they still meet every check
+    expect_error("was not saved by VekterDB for table " .. db.table_name, vekterdb.new, db.table_name,
+      { url = url, faiss_index = junk })
+    local trusted = { url = url, faiss_index = junk, trust_index_file = true }
+    expect_error("unreadable index file " .. junk, vekterdb.new, db.table_name, trusted)
     local other = H.path("other.index")
     local ix = vekterdb.faiss.index_factory(8, "Flat")
     ix:write(other)
+    trusted.faiss_index = other
     expect_error("index file " .. other .. " has dimension 8 but table " .. db.table_name
-      .. " holds 4-d vectors", vekterdb.new, db.table_name, { url = url, faiss_index = other })
+      .. " holds 4-d vectors", vekterdb.new, db.table_name, trusted)
     local bigger = H.path("bigger.index")
     ix = vekterdb.faiss.index_factory(4, "Flat")
     ix:add(vekterdb.matrix(9, 4))
     ix:write(bigger)
+    trusted.faiss_index = bigger
     expect_error("holds 9 vectors but table " .. db.table_name .. " only 5 records", vekterdb.new,
-      db.table_name, { url = url, faiss_index = bigger })
+      db.table_name, trusted)
     db:close()
     os.remove(junk)
     os.remove(other)

@@ -27,6 +27,14 @@ function H.path(name)
   return string.format("%s/%d-%s", H.tmpdir(), counter, name)
 end
 
+--- The whole content of a file.
+function H.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
 --- A table name not used before in this run.
 function H.table_name(prefix)
   counter = counter + 1

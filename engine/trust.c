@@ -1,0 +1,244 @@
+/* trust.c: the index files a table trusts.
+ *
+ * FAISS's reader believes every size and count a file states; a damaged or
+ * crafted file can make it allocate without bound or divide by zero, inside
+ * the host process.  So the engine reads an index file for a table only
+ * when the file's SHA-256 is one it recorded when it saved a file for that
+ * table, in the side table
+ *     "<table>__vekterdb_index_files"
+ *         (file TEXT, sha256 TEXT, bytes BIGINT, ntotal BIGINT, seq BIGINT,
+ *          PRIMARY KEY (file, sha256))
+ * Any digest recorded for the table is accepted, whatever the file's name:
+ * a database and its index files can move to other paths together.
+ *
+ * Saving: the temporary file is written and synced, its digest recorded and
+ * committed, and only then renamed over the old file; rows for the same
+ * file name older than the new one are removed after the rename.  A crash
+ * at any point leaves the file on disk with its digest recorded.
+ *
+ * Reading: the file is opened once, hashed, checked, and FAISS reads that
+ * open file (vk_index_read_fd), so a file renamed over it in between is not
+ * the one read.  A file changed in place after the check, or under an mmap,
+ * is beyond this: write access to the index file is write access to the
+ * index.
+ */
+#include "vk_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FILES_SUFFIX "__vekterdb_index_files"
+
+int vk_sha256_fd(int fd, unsigned char digest[32], i64 *bytes)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(ctx);
+        return vk_fail(VK_ENOMEM, "cannot start a SHA-256 digest");
+    }
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = vk_malloc(CHUNK);
+    int rc = buf ? VK_OK : VK_ENOMEM;
+    i64 off = 0;
+    while (rc == VK_OK) {
+        ssize_t n = pread(fd, buf, CHUNK, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = vk_fail(VK_EIO, "cannot read the index file: %s", strerror(errno));
+        else if (n == 0)
+            break;
+        else if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
+            rc = vk_fail(VK_ENOMEM, "SHA-256 digest failed");
+        else
+            off += n;
+    }
+    unsigned int len = 0;
+    if (rc == VK_OK && (!EVP_DigestFinal_ex(ctx, digest, &len) || len != 32))
+        rc = vk_fail(VK_ENOMEM, "SHA-256 digest failed");
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    if (bytes)
+        *bytes = off;
+    return rc;
+}
+
+static void to_hex(const unsigned char d[32], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
+    }
+    hex[64] = 0;
+}
+
+static vk_value text(const char *s) { return (vk_value){.type = VK_TEXT, .s = s, .len = strlen(s)}; }
+
+/* records (file, hex) with a new seq, in its own transaction */
+static int record(vk_db *db, const char *file, const char *hex, i64 bytes, i64 ntotal, i64 *seq)
+{
+    if (db->in_txn)
+        return vk_fail(VK_ESTATE, "an index file cannot be recorded inside a transaction");
+    int rc = vk_db_begin(db);
+    if (rc)
+        return rc;
+    char *q = vk_side_ident(db, FILES_SUFFIX, 1);
+    vk_buf sql = {0};
+    const char *ph = db->drv->placeholder;
+    rc = q ? vk_buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s (file TEXT NOT NULL, sha256 TEXT NOT NULL, "
+                           "bytes BIGINT NOT NULL, ntotal BIGINT NOT NULL, seq BIGINT NOT NULL, "
+                           "PRIMARY KEY (file, sha256))", q)
+           : VK_ENOMEM;
+    if (rc == VK_OK)
+        rc = db->drv->exec(db, sql.p);
+    sql.len = 0;
+    if (rc == VK_OK)
+        rc = vk_side_next_seq(db, q, seq);
+    vk_value p[5] = {text(file), text(hex), {.type = VK_INT, .i = bytes},
+                     {.type = VK_INT, .i = ntotal}, {.type = VK_INT, .i = *seq}};
+    if (rc == VK_OK &&
+        (rc = vk_buf_printf(&sql, "INSERT INTO %s (file, sha256, bytes, ntotal, seq) VALUES "
+                            "(%s1, %s2, %s3, %s4, %s5) ON CONFLICT (file, sha256) DO UPDATE SET "
+                            "seq = excluded.seq, ntotal = excluded.ntotal", q, ph, ph, ph, ph, ph)) == VK_OK)
+        rc = vk_db_run(db, sql.p, p, 5);
+    free(q);
+    vk_buf_free(&sql);
+    if (rc == VK_OK)
+        return vk_db_commit(db);
+    vk_db_rollback(db);
+    return vk_fail_context("cannot record index file %s for table %s", file, db->table);
+}
+
+/* after the rename: older digests of the same file name are not on disk */
+static int forget_older(vk_db *db, const char *file, i64 seq)
+{
+    char *q = vk_side_ident(db, FILES_SUFFIX, 1);
+    vk_buf sql = {0};
+    const char *ph = db->drv->placeholder;
+    int rc = q ? vk_buf_printf(&sql, "DELETE FROM %s WHERE file = %s1 AND seq < %s2", q, ph, ph) : VK_ENOMEM;
+    vk_value p[2] = {text(file), {.type = VK_INT, .i = seq}};
+    if (rc == VK_OK)
+        rc = vk_db_run(db, sql.p, p, 2);
+    free(q);
+    vk_buf_free(&sql);
+    return rc;
+}
+
+typedef struct seal_ctx {
+    vk_db *db;
+    const char *file;
+    i64 seq;
+} seal_ctx;
+
+static int seal(void *ud, int fd)
+{
+    seal_ctx *c = ud;
+    unsigned char d[32];
+    char hex[65];
+    i64 bytes;
+    int rc = vk_sha256_fd(fd, d, &bytes);
+    if (rc)
+        return rc;
+    to_hex(d, hex);
+    return record(c->db, c->file, hex, bytes, vk_index_ntotal(c->db->index), &c->seq);
+}
+
+int vk_db_write_index(vk_db *db, const char *path)
+{
+    if (!db->table)
+        return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
+    if (!db->index)
+        return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one first");
+    if (!path || !*path)
+        return vk_fail(VK_EINVAL, "empty index file name");
+    /* FAISS would write a mapped index's lists as a reference to the file
+     * being replaced */
+    int rc = vk_index_check_writable(db->index);
+    if (rc)
+        return rc;
+    seal_ctx c = {db, path, 0};
+    rc = vk_index_write_sealed(db->index, path, seal, &c);
+    if (rc)
+        return rc;
+    /* the new file is in place and recorded; a failure to forget older
+     * digests leaves extra trusted rows, not a lost file */
+    if (forget_older(db, path, c.seq))
+        return vk_fail_context("index file %s was saved, but older digests of it could not be "
+                               "removed from %s%s", path, db->table, FILES_SUFFIX);
+    return VK_OK;
+}
+
+/* *known: the digest is recorded for the table; *any: some digest is */
+static int lookup(vk_db *db, const char *hex, int *known, int *any)
+{
+    *known = *any = 0;
+    int exists = 0;
+    int rc = vk_side_exists(db, FILES_SUFFIX, &exists);
+    if (rc || !exists)
+        return rc;
+    char *q = vk_side_ident(db, FILES_SUFFIX, 1);
+    vk_buf sql = {0};
+    rc = q ? vk_buf_printf(&sql, "SELECT COUNT(*), SUM(CASE WHEN sha256 = %s1 THEN 1 ELSE 0 END) FROM %s",
+                           db->drv->placeholder, q)
+           : VK_ENOMEM;
+    free(q);
+    vk_value p = text(hex);
+    vk_rows *r = NULL;
+    if (rc == VK_OK)
+        rc = vk_db_execute(db, sql.p, &p, 1, &r);
+    vk_buf_free(&sql);
+    if (rc == VK_OK && vk_rows_count(r) == 1) {
+        const vk_value *n = vk_rows_get(r, 0, 0), *m = vk_rows_get(r, 0, 1);
+        *any = n->type == VK_INT && n->i > 0;
+        *known = (m->type == VK_INT && m->i > 0) || (m->type == VK_REAL && m->r > 0);
+    }
+    vk_rows_free(r);
+    return rc;
+}
+
+int vk_db_read_index(vk_db *db, const char *path, int mmap, int trust, vk_index **out)
+{
+    *out = NULL;
+    if (!db->table)
+        return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
+    unsigned char d[32];
+    char hex[65];
+    i64 bytes = 0;
+    int known = 0, any = 0;
+    int rc = vk_sha256_fd(fd, d, &bytes);
+    if (rc == VK_OK) {
+        to_hex(d, hex);
+        rc = lookup(db, hex, &known, &any);
+    }
+    if (rc == VK_OK && !known && !trust) {
+        if (any)
+            rc = vk_fail(VK_EINVAL, "index file %s is not one VekterDB saved for table %s: its SHA-256 "
+                         "(%.16s...) matches none recorded, so it was changed, damaged or belongs to "
+                         "another table; rebuild it, or open it with trust_index_file if you trust it",
+                         path, db->table, hex);
+        else
+            rc = vk_fail(VK_EINVAL, "index file %s was not saved by VekterDB for table %s (the table "
+                         "records no index file); if you trust the file, open it with "
+                         "trust_index_file to record it", path, db->table);
+    }
+    if (rc == VK_OK)
+        rc = vk_index_read_fd(out, fd, path, mmap);
+    close(fd);
+    if (rc == VK_OK && trust && !known) {
+        i64 seq;
+        if ((rc = record(db, path, hex, bytes, vk_index_ntotal(*out), &seq))) {
+            vk_index_release(*out);
+            *out = NULL;
+        }
+    }
+    return rc;
+}
