@@ -8,8 +8,9 @@
 --   BENCH_REPEAT    rounds of the search figures, the fastest kept (default 3)
 --   BENCH_INSERT_REPEAT  rounds of the insert figures (default 2)
 --   BENCH_THREADS   OpenMP threads (default: one per core)
---   BENCH_ONLY      phases to run, comma-separated (insert,bulk,index,search,nn,
---                   filtered,pg); default all (search, nn and filtered need index)
+--   BENCH_ONLY      phases to run, comma-separated (insert,bulk,index,open,search,
+--                   nn,filtered,pg); default all (open, search, nn and filtered
+--                   need index)
 --   BENCH_PG_URL    a PostgreSQL database for the pg phase (make bench starts a
 --                   throw-away cluster); without it the phase is left out
 --   BENCH_FILTER_QUERIES  queries of the filtered-search phase (default 1000)
@@ -41,9 +42,9 @@ if threads and threads > 0 then vekterdb.set_num_threads(threads) end
 local variants = {}
 for v in env("BENCH_FACTORIES", "PQ32np"):gmatch("[^,%s]+") do variants[#variants + 1] = v end
 local only = {}
-for p in env("BENCH_ONLY", "insert,bulk,index,search,nn,filtered,pg"):gmatch("[^,%s]+") do only[p] = true end
+for p in env("BENCH_ONLY", "insert,bulk,index,open,search,nn,filtered,pg"):gmatch("[^,%s]+") do only[p] = true end
 -- what the phases build on: the table, then its index
-if only.search or only.nn then only.index = true end
+if only.search or only.nn or only.open then only.index = true end
 if only.index or only.bulk then only.insert = true end
 
 local function say(fmt, ...)
@@ -374,6 +375,51 @@ if only.index then
                           { wall = tt + ta, cpu = cb, walls = { tt + ta } })
     f.ok = f.ratio <= 1.1
   end
+end
+
+---------------------------------------------------------------------------
+-- 3b. opening a table's index file (SHA-256 checked against the table's
+-- record, then read), against FAISS reading the same file
+---------------------------------------------------------------------------
+
+if only.open and db.index then
+  -- the searched index, and a Flat one: every byte of the vectors in the file
+  local flat_file = work .. "/open-flat.index"
+  local h = vekterdb.new(table_name, { url = url })
+  say("create_index Flat (for the open figures)")
+  h:create_index(flat_file, "Flat", { metric = "l2" })
+  h:close()
+  for _, c in ipairs({ { "IVF " .. factory(variants[1]), index_file }, { "Flat", flat_file } }) do
+    local label, file = c[1], c[2]
+    local fh = assert(io.open(file, "rb"))
+    local size = fh:seek("end")
+    fh:close()
+    for _, mmap in ipairs({ false, true }) do
+      local cases = {
+        { name = "vekterdb", run = function()
+          collectgarbage()
+          return timed(function()
+            local t = vekterdb.new(table_name, { url = url, faiss_index = file, mmap = mmap })
+            t:close()
+          end)
+        end },
+        { name = "faiss", run = function()
+          collectgarbage()
+          return timed(function() local ix = B.faiss_read(file, mmap); ix = nil end)
+        end },
+      }
+      local best = rounds(repeat_search, cases)
+      local f = time_figure({ group = "open",
+                              name = string.format("open %s index%s", label, mmap and ", mmap" or ""),
+                              bytes = size,
+                              note = "vekterdb.new with faiss_index: connect, SHA-256 of the file, "
+                                .. "the table's record, FAISS's read, the consistency checks" },
+                            best.vekterdb, best.faiss)
+      say("%s (%.1f MB): %.3f s against FAISS's %.3f s (ratio %.2f)", f.name, size / 2^20, f.seconds,
+          f.bound_seconds, f.ratio)
+    end
+  end
+  os.remove(flat_file)
 end
 
 ---------------------------------------------------------------------------

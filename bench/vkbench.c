@@ -642,14 +642,16 @@ static int b_faiss_build(lua_State *L)
     return 4;
 }
 
-/* faiss_read(path) -> Index */
+/* faiss_read(path [, mmap]) -> Index; mmap: FAISS 1.7.3's C++ IO_FLAG_MMAP,
+ * as engine/index.c passes it */
 static int b_faiss_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    int flags = lua_toboolean(L, 2) ? (8 | 0x646f0000) : 0;
     index_t *ix = lua_newuserdatauv(L, sizeof *ix, 0);
     ix->fi = NULL;
     luaL_setmetatable(L, VKB_INDEX);
-    if (faiss_read_index_fname(path, 0, &ix->fi))
+    if (faiss_read_index_fname(path, flags, &ix->fi))
         return faiss_error(L, path);
     return 1;
 }
