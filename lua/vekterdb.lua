@@ -250,6 +250,11 @@ function M.new(table_name, opts)
   opts = check_opts(opts, NEW_OPTS, "vekterdb.new")
   local url = opts.url or "sqlite://"
   if type(url) ~= "string" then error("vekterdb.new: url must be a string", 2) end
+  for _, flag in ipairs({ "mmap", "trust_index_file" }) do
+    if opts[flag] ~= nil and type(opts[flag]) ~= "boolean" then
+      error("vekterdb.new: " .. flag .. " must be true or false, got " .. type(opts[flag]), 2)
+    end
+  end
   local h = core.open(url, connect_list(opts.connect_args))
   local ok, err = pcall(h.use_table, h, opts.schema, table_name, opts.idx_name or "idx",
                         opts.vector_name or "vector", columns_from_opts(opts))

@@ -113,6 +113,9 @@ describe("index files a table trusts", function()
     ix:write(file)
     local err = H.error_of(reopen, db, url, file)
     assert.truthy(err:find("the table records no index file", 1, true), err)
+    -- only a real boolean trusts: a stray string from a configuration does not
+    err = H.error_of(reopen, db, url, file, { trust_index_file = "false" })
+    assert.truthy(err:find("trust_index_file must be true or false, got string", 1, true), err)
     -- trusted: read, checked against the table, and recorded
     local t = reopen(db, url, file, { trust_index_file = true })
     assert.are.equal(20, t.index.ntotal)
