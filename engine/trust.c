@@ -184,7 +184,7 @@ static int lookup(vk_db *db, const char *hex, int *known, int *any)
         return rc;
     char *q = vk_side_ident(db, FILES_SUFFIX, 1);
     vk_buf sql = {0};
-    rc = q ? vk_buf_printf(&sql, "SELECT COUNT(*), SUM(CASE WHEN sha256 = %s1 THEN 1 ELSE 0 END) FROM %s",
+    rc = q ? vk_buf_printf(&sql, "SELECT COUNT(*), COUNT(CASE WHEN sha256 = %s1 THEN 1 END) FROM %s",
                            db->drv->placeholder, q)
            : VK_ENOMEM;
     free(q);
@@ -196,7 +196,7 @@ static int lookup(vk_db *db, const char *hex, int *known, int *any)
     if (rc == VK_OK && vk_rows_count(r) == 1) {
         const vk_value *n = vk_rows_get(r, 0, 0), *m = vk_rows_get(r, 0, 1);
         *any = n->type == VK_INT && n->i > 0;
-        *known = (m->type == VK_INT && m->i > 0) || (m->type == VK_REAL && m->r > 0);
+        *known = m->type == VK_INT && m->i > 0;
     }
     vk_rows_free(r);
     return rc;
