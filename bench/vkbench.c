@@ -799,7 +799,7 @@ static int b_engine_search(lua_State *L)
     if (rc == VK_OK)
         rc = vk_index_read(&ix, path, 0);
     if (rc == VK_OK) {
-        vk_db_attach(db, ix);
+        vk_db_attach(db, ix, NULL);
         double t0 = now(), c0 = cpu();
         rc = vk_db_search(db, q->data, q->n, k, &o, VK_METRIC_L2, &h);
         t = now() - t0;

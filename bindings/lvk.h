@@ -35,6 +35,8 @@ typedef struct lvk_index {
 } lvk_index;
 vk_index *lvk_checkindex(lua_State *L, int idx);
 void lvk_pushindex(lua_State *L, vk_index *ix);   /* takes the reference */
+/* the Index object already made for ix, or a new one holding a reference */
+void lvk_pushindex_of(lua_State *L, vk_index *ix);
 /* pushes an index read from path (takes the reference); raises an error for
  * a metric VekterDB cannot rerank */
 int lvk_push_read_index(lua_State *L, vk_index *ix, const char *path);

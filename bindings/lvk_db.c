@@ -249,11 +249,82 @@ static int h_find_gap(lua_State *L)
     return 1;
 }
 
+/* attach(index or nil, path or nil): pairs an index with the table; path
+ * is the file it is saved to */
 static int h_attach(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
-    vk_db_attach(db, lua_isnoneornil(L, 2) ? NULL : lvk_checkindex(L, 2));
+    vk_index *ix = lua_isnoneornil(L, 2) ? NULL : lvk_checkindex(L, 2);
+    const char *path = lua_isnoneornil(L, 3) ? NULL : cstr(L, 3, "the index file name");
+    if (vk_db_attach(db, ix, path))
+        return lvk_error(L);
     return 0;
+}
+
+/* save_index() -> true, or nil and the message: saves the attached index to
+ * its file when it changed (a failure after committed rows is the
+ * caller's warning, not an error) */
+static int h_save_index(lua_State *L)
+{
+    if (vk_db_save_index(checkdb(L, 1))) {
+        lua_pushnil(L);
+        lua_pushstring(L, vk_errmsg());
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* open_index(path, mmap, trust) -> index: reads a file the table trusts
+ * and attaches it with its path */
+static int h_open_index(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const char *path = cstr(L, 2, "the index file name");
+    if (vk_db_open_index(db, path, lua_toboolean(L, 3), lua_toboolean(L, 4)))
+        return lvk_error(L);
+    if (!vk_index_metric_supported(vk_db_index(db))) {
+        vk_db_attach(db, NULL, NULL);
+        return lvk_errorf(L, "index file %s uses a metric other than inner product or L2", path);
+    }
+    lvk_pushindex_of(L, vk_db_index(db));
+    return 1;
+}
+
+/* index() -> the attached index, or nil */
+static int h_index(lua_State *L)
+{
+    vk_index *ix = vk_db_index(checkdb(L, 1));
+    if (ix)
+        lvk_pushindex_of(L, ix);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* set_params(s): runtime parameters that stay (see vk_db_set_params) */
+static int h_set_params(lua_State *L)
+{
+    if (vk_db_set_params(checkdb(L, 1), cstr(L, 2, "the parameters")))
+        return lvk_error(L);
+    return 0;
+}
+
+static int h_params(lua_State *L)
+{
+    lua_pushstring(L, vk_db_params(checkdb(L, 1)));
+    return 1;
+}
+
+/* index_file() -> the attached index's file, or nil */
+static int h_index_file(lua_State *L)
+{
+    const char *p = vk_db_index_path(checkdb(L, 1));
+    if (p)
+        lua_pushstring(L, p);
+    else
+        lua_pushnil(L);
+    return 1;
 }
 
 /* read_index(path, mmap, trust): an index file this table saved (or trusts) */
@@ -1316,6 +1387,8 @@ static const luaL_Reg db_methods[] = {
     {"train", h_train},       {"sync", h_sync},           {"delete", h_delete},
     {"update", h_update},     {"deleted", h_deleted},     {"rebuild", h_rebuild},
     {"index_lag", h_index_lag}, {"read_index", h_read_index}, {"write_index", h_write_index},
+    {"save_index", h_save_index}, {"index_file", h_index_file}, {"open_index", h_open_index},
+    {"index", h_index}, {"set_params", h_set_params}, {"params", h_params},
     {NULL, NULL}};
 
 static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_close}, {NULL, NULL}};

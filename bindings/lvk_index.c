@@ -16,12 +16,51 @@ vk_index *lvk_checkindex(lua_State *L, int idx)
     return p->ix;
 }
 
+/* the Index object of each engine index, weakly: db.index stays the same
+ * object as long as the engine keeps the same index */
+#define LVK_INDEX_OBJECTS "vekterdb.index_objects"
+
+static void push_objects(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, LVK_INDEX_OBJECTS);
+    if (!lua_isnil(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushstring(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, LVK_INDEX_OBJECTS);
+}
+
 void lvk_pushindex(lua_State *L, vk_index *ix)
 {
     lvk_index *p = lua_newuserdatauv(L, sizeof *p, 0);
     p->ix = ix;
     luaL_getmetatable(L, LVK_INDEX);
     lua_setmetatable(L, -2);
+    push_objects(L);
+    lua_pushlightuserdata(L, ix);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+void lvk_pushindex_of(lua_State *L, vk_index *ix)
+{
+    push_objects(L);
+    lua_pushlightuserdata(L, ix);
+    lua_rawget(L, -2);
+    lvk_index *p = lua_isuserdata(L, -1) ? lua_touserdata(L, -1) : NULL;
+    if (p && p->ix == ix) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 2);
+    vk_index_retain(ix);
+    lvk_pushindex(L, ix);
 }
 
 static int ix_gc(lua_State *L)

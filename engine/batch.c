@@ -57,6 +57,9 @@ void vk_batch_clear(vk_batch *b)
     b->rows->heap.len = 0;
     b->nrows = 0;
     b->vecs.len = 0;
+    b->given_idx = 0;
+    /* a guess that lets a record with a wrong idx fail early; the batch is
+     * numbered again inside its write transaction */
     b->first_idx = b->next_idx = vk_db_next_idx(b->db);
 }
 
@@ -236,7 +239,8 @@ int vk_batch_end_row(vk_batch *b)
 {
     vk_db *db = b->db;
     int rc = VK_OK;
-    if (!b->set[db->idx_col] || b->cur[db->idx_col].type == VK_NULL) {
+    int given = b->set[db->idx_col] && b->cur[db->idx_col].type != VK_NULL;
+    if (!given) {
         b->cur[db->idx_col] = (vk_value){.type = VK_INT, .i = b->next_idx};
     } else if (b->cur[db->idx_col].i != b->next_idx) {
         rc = vk_fail(VK_EINVAL, "idx %lld is not consecutive: the next record must have idx %lld",
@@ -268,7 +272,28 @@ int vk_batch_end_row(vk_batch *b)
     }
     b->nrows++;
     b->next_idx++;
+    b->given_idx |= given;
     vk_batch_begin_row(b);
+    return VK_OK;
+}
+
+/* inside the write transaction, where no other writer can take an idx:
+ * the batch's final idx values */
+static int number_rows(vk_db *db, vk_batch *b)
+{
+    i64 next = vk_db_next_idx(db);
+    if (next < 0)
+        return vk_errcode();
+    if (next == b->first_idx)
+        return VK_OK;
+    if (b->given_idx)
+        return vk_fail(VK_ECONSTRAINT, "idx %lld was taken by another writer meanwhile: the next idx of "
+                       "table %s is now %lld (records without idx are numbered by VekterDB)",
+                       (long long)b->first_idx, db->table, (long long)next);
+    for (i64 r = 0; r < b->nrows; r++)
+        b->rows->cells[r * b->ncols + db->idx_col].i = next + r;
+    b->first_idx = next;
+    b->next_idx = next + b->nrows;
     return VK_OK;
 }
 
@@ -279,23 +304,32 @@ int vk_batch_write(vk_db *db, vk_batch *b)
     if (b->nrows == 0)
         return VK_OK;
     vk_index *ix = db->index;
-    int rc = ix ? vk_db_index_ready(db, b->first_idx) : VK_OK;
-    if (rc)
-        return rc;
     if (ix && !vk_index_is_trained(ix))
         return vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
+    int rc = number_rows(db, b);
+    i64 added;
+    /* what others committed before this batch goes into the index first */
+    if (rc == VK_OK && ix && (rc = vk_index_check_writable(ix)) == VK_OK)
+        rc = vk_db_catch_up(db, 0, NULL, NULL, 0, &added);
+    if (rc)
+        return rc;
+    if (ix && db->covered != b->first_idx)
+        return vk_fail(VK_ESTATE, "the index accounts for idx 0..%lld but the table's next idx is %lld",
+                       (long long)db->covered - 1, (long long)b->first_idx);
     vk_rows_seal(b->rows);
     if ((rc = db->drv->insert(db, b)))
         return rc;
-    if (ix)
-        rc = vk_index_add(ix, b->nrows, (const float *)b->vecs.p, b->first_idx);
+    if (ix && (rc = vk_index_add(ix, b->nrows, (const float *)b->vecs.p, b->first_idx)) == VK_OK) {
+        db->covered = b->first_idx + b->nrows;
+        db->dirty = 1;
+    }
     return rc;
 }
 
 void vk_batch_unwrite(vk_db *db, vk_batch *b, int rc)
 {
     vk_index *ix = db->index;
-    if (!ix || b->nrows == 0 || vk_index_covered(ix) <= b->first_idx)
+    if (!ix || b->nrows == 0 || db->covered <= b->first_idx)
         return;
     /* the table refused the batch after FAISS took it: take it back */
     char saved[1024];
@@ -305,6 +339,7 @@ void vk_batch_unwrite(vk_db *db, vk_batch *b, int rc)
                 "sync_index_to_db)", saved);
     else
         vk_fail(rc, "%s", saved);
+    db->covered = b->first_idx;
 }
 
 int vk_db_insert(vk_db *db, vk_batch *b)
@@ -314,18 +349,18 @@ int vk_db_insert(vk_db *db, vk_batch *b)
     if (b->nrows == 0)
         return VK_OK;
     /* the checks run before the transaction so they stay cheap to fail */
-    int rc = db->index ? vk_db_index_ready(db, b->first_idx) : VK_OK;
-    if (rc == VK_OK && db->index && !vk_index_is_trained(db->index))
+    int rc = VK_OK;
+    if (db->index && !vk_index_is_trained(db->index))
         rc = vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
+    if (rc == VK_OK && db->index)
+        rc = vk_index_check_writable(db->index);
     if (rc == VK_OK)
         rc = vk_db_begin(db);
     if (rc)
         return rc;
-    i64 before = db->index ? vk_index_covered(db->index) : 0;
     if ((rc = vk_batch_write(db, b))) {
         vk_db_rollback(db);
-        if (db->index && vk_index_covered(db->index) > before)
-            vk_batch_unwrite(db, b, rc);
+        vk_batch_unwrite(db, b, rc);
         return rc;
     }
     if ((rc = vk_db_commit(db))) {

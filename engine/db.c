@@ -49,6 +49,9 @@ void vk_db_close(vk_db *db)
         db->drv->disconnect(db);
     vk_index_release(db->index);
     vk_tomb_free(db);
+    free(db->index_path);
+    free(db->purged);
+    free(db->params);
     vk_columns_free(db->cols, db->ncols);
     free(db->schema);
     free(db->table);
@@ -76,20 +79,18 @@ int vk_db_column_index(const vk_db *db, const char *name)
     return -1;
 }
 
-void vk_db_attach(vk_db *db, vk_index *ix)
-{
-    vk_index_retain(ix);
-    vk_index_release(db->index);
-    db->index = ix;
-}
 
 /* ---------- transactions and small queries ---------- */
 
+/* every write transaction: writers of a table take turns, and whatever
+ * they read inside (the next idx, the next seq) stays theirs until commit */
 int vk_db_begin(vk_db *db)
 {
     int rc = db->drv->exec(db, db->drv->begin_sql);
     if (rc == VK_OK)
         db->in_txn = 1;
+    if (rc == VK_OK && db->table && db->drv->lock_writers && (rc = db->drv->lock_writers(db)))
+        vk_db_rollback(db);
     return rc;
 }
 
@@ -400,8 +401,11 @@ int64_t vk_db_dim(vk_db *db)
     if (db->d > 0 || need_table(db))
         return db->table ? db->d : -1;
     vk_buf what = {0};
-    if (vk_buf_ident(&what, db->vector_name))
+    if (vk_buf_ident(&what, db->idx_name) || vk_buf_adds(&what, ", ") ||
+        vk_buf_ident(&what, db->vector_name)) {
+        vk_buf_free(&what);
         return -1;
+    }
     char *sql = simple_sql(db, what.p, " LIMIT 1");
     vk_buf_free(&what);
     if (!sql)
@@ -411,13 +415,17 @@ int64_t vk_db_dim(vk_db *db)
     free(sql);
     if (rc)
         return -1;
-    vk_value v;
-    rc = db->drv->next(st, &v, 1);
+    vk_value v[2];
+    rc = db->drv->next(st, v, 2);
     if (rc == 1) {
-        i64 d = (v.type == VK_BLOB || v.type == VK_TEXT) ? vk_decoded_dim(v.s, v.len) : -1;
+        i64 d = (v[1].type == VK_BLOB || v[1].type == VK_TEXT) ? vk_decoded_dim(v[1].s, v[1].len) : -1;
         if (d <= 0) {
             db->drv->finish(st);
-            vk_fail(VK_ECODEC, "corrupted vector: cannot tell the dimension of a stored vector");
+            if (v[0].type == VK_INT)
+                vk_fail(VK_ECODEC, "corrupted vector at idx %lld of table %s: cannot tell its dimension",
+                        (long long)v[0].i, db->table);
+            else
+                vk_fail(VK_ECODEC, "corrupted vector in table %s: cannot tell its dimension", db->table);
             return -1;
         }
         db->d = d;
@@ -905,56 +913,6 @@ int vk_db_train_index(vk_db *db, int64_t sample_size, vk_progress_fn fn, void *u
     return rc;
 }
 
-/* live idx values >= from, in order (explicit-id indexes add only these) */
-static int live_ids_from(vk_db *db, i64 from, i64 **out, i64 *n)
-{
-    *out = NULL;
-    *n = 0;
-    int col = db->idx_col;
-    vk_buf where = {0}, order = {0};
-    int rc = vk_buf_ident(&where, db->idx_name);
-    rc |= vk_buf_printf(&where, " >= %s1", db->drv->placeholder);
-    rc |= vk_buf_adds(&order, "ORDER BY ");
-    rc |= vk_buf_ident(&order, db->idx_name);
-    vk_cursor *c = NULL;
-    vk_value p = {.type = VK_INT, .i = from};
-    if (rc == VK_OK)
-        rc = vk_db_select(db, &col, 1, where.p, &p, 1, order.p, &c);
-    else
-        rc = VK_ENOMEM;
-    vk_buf_free(&where);
-    vk_buf_free(&order);
-    i64 cap = 0, len = 0;
-    i64 *ids = NULL;
-    vk_rows *r = NULL;
-    while (rc == VK_OK && (rc = vk_cursor_next(c, 65536, &r)) == VK_OK && r) {
-        if (len + r->nrows > cap) {
-            i64 ncap = cap ? cap : 1024;
-            while (len + r->nrows > ncap)
-                ncap *= 2;
-            i64 *p2 = vk_realloc(ids, sizeof(i64) * (size_t)ncap);
-            if (!p2) {
-                vk_rows_free(r);
-                rc = VK_ENOMEM;
-                break;
-            }
-            ids = p2;
-            cap = ncap;
-        }
-        for (i64 i = 0; i < r->nrows; i++)
-            ids[len++] = vk_rows_get(r, i, 0)->i;
-        vk_rows_free(r);
-    }
-    vk_cursor_close(c);
-    if (rc) {
-        free(ids);
-        return rc;
-    }
-    *out = ids;
-    *n = len;
-    return VK_OK;
-}
-
 int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
                      vk_progress_fn fn, void *ud, int64_t *added)
 {
@@ -973,62 +931,18 @@ int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
     i64 lag, excess;
     if ((rc = vk_db_index_lag(db, &lag, &excess)))
         return rc;
-    i64 next = vk_db_next_idx(db);
-    if (next < 0)
-        return vk_errcode();
     if (excess > 0)
         return vk_fail(VK_ESTATE, "the index holds %lld vectors but table %s has only ever held %lld "
                        "records: it belongs to another table", (long long)vk_index_ntotal(db->index),
-                       db->table, (long long)next);
-    i64 d = vk_db_dim(db);
-    if (lag > 0 && d != vk_index_d(db->index))
-        return vk_fail(VK_EINVAL, "index dimension %d does not match the table's %lld",
-                       vk_index_d(db->index), (long long)d);
+                       db->table, (long long)(db->covered - excess));
+    if (lag > 0 && (rc = vk_index_check_writable(db->index)))
+        return rc;
     if (lag > 0 && !vk_index_is_trained(db->index))
         return vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
-    /* explicit-id indexes get the live records they lack under their idx;
-     * the others number vectors by position, so a deleted record's place
-     * gets a zero vector (its tombstone keeps it out of every search) */
-    int explicit_ids = vk_faiss_explicit_ids(vk_index_faiss(db->index));
-    i64 *todo = NULL, ntodo = lag, first = vk_index_ntotal(db->index);
-    if (explicit_ids && lag > 0 && (rc = live_ids_from(db, vk_index_covered(db->index), &todo, &ntodo)))
+    if ((rc = vk_db_catch_up(db, batch_size, fn, ud, 0, added)))
         return rc;
-    if (fn)
-        fn(ud, 0, ntodo, "add");
-    float *x = ntodo > 0 ? vk_malloc(sizeof(float) * (size_t)(batch_size * d)) : NULL;
-    i64 *ids = ntodo > 0 ? vk_malloc(sizeof(i64) * (size_t)batch_size) : NULL;
-    unsigned char *found = ntodo > 0 ? vk_malloc((size_t)batch_size) : NULL;
-    if (ntodo > 0 && (!x || !ids || !found))
-        rc = VK_ENOMEM;
-    vk_idset dead;
-    vk_tomb_set(db, 0, &dead);
-    for (i64 done = 0; done < ntodo && rc == VK_OK;) {
-        i64 m = ntodo - done < batch_size ? ntodo - done : batch_size;
-        for (i64 i = 0; i < m; i++)
-            ids[i] = explicit_ids ? todo[done + i] : first + done + i;
-        rc = vk_db_fetch_vectors_found(db, ids, m, x, explicit_ids ? NULL : found);
-        for (i64 i = 0; rc == VK_OK && !explicit_ids && i < m; i++)
-            if (!found[i] && !vk_idset_has(&dead, ids[i]))
-                rc = vk_fail(VK_ESTATE, "idx %lld of table %s vanished while the index was "
-                             "being synced", (long long)ids[i], db->table);
-        if (rc == VK_OK)
-            rc = vk_index_check_writable(db->index);
-        if (rc == VK_OK)
-            rc = explicit_ids ? vk_faiss_add_ids(vk_index_faiss(db->index), m, x, ids)
-                              : vk_index_add(db->index, m, x, first + done);
-        if (rc == VK_OK) {
-            done += m;
-            *added += m;
-            if (fn)
-                fn(ud, *added, ntodo, "add");
-        }
-    }
-    free(x);
-    free(ids);
-    free(found);
-    free(todo);
-    /* a mapped index is read-only: with nothing added its file stays as is */
-    if (rc == VK_OK && path && *path && !(ntodo == 0 && vk_index_is_mapped(db->index)))
+    /* a mapped index is read-only: its file stays as it is */
+    if (path && *path && !vk_index_is_mapped(db->index))
         rc = vk_db_write_index(db, path);
     return rc;
 }

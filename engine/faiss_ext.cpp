@@ -236,19 +236,27 @@ extern "C" int vk_faiss_ivf_lists(const FaissIndex *fi, int64_t *nlist, int64_t 
     return ivf != nullptr;
 }
 
-extern "C" int vk_faiss_max_id(const FaissIndex *fi, int64_t *out)
+/* one stored id: the largest so far, and its bit when asked */
+static inline void note_id(int64_t id, int64_t *max, unsigned char *bits, int64_t nbits)
 {
-    *out = -1;
+    *max = std::max<int64_t>(*max, id);
+    if (bits && id >= 0 && id < nbits)
+        bits[id >> 3] |= (unsigned char)(1u << (id & 7));
+}
+
+extern "C" int vk_faiss_ids(const FaissIndex *fi, int64_t *max, unsigned char *bits, int64_t nbits)
+{
+    *max = -1;
     try {
         const Index *in = unwrap(reinterpret_cast<const Index *>(fi));
         if (auto m = dynamic_cast<const IndexIDMap *>(in)) {
             for (idx_t id : m->id_map)
-                *out = std::max<int64_t>(*out, id);
+                note_id(id, max, bits, nbits);
             return VK_OK;
         }
         if (auto m = dynamic_cast<const IndexIDMap2 *>(in)) {
             for (idx_t id : m->id_map)
-                *out = std::max<int64_t>(*out, id);
+                note_id(id, max, bits, nbits);
             return VK_OK;
         }
         auto ivf = dynamic_cast<const IndexIVF *>(in);
@@ -266,7 +274,7 @@ extern "C" int vk_faiss_max_id(const FaissIndex *fi, int64_t *out)
             for (size_t i = 0; i < n; i++) {
                 idx_t id;
                 memcpy(&id, raw + i * sizeof id, sizeof id);
-                *out = std::max<int64_t>(*out, id);
+                note_id(id, max, bits, nbits);
             }
         }
         return VK_OK;

@@ -26,6 +26,7 @@
  */
 #include "vk_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,8 @@ void vk_filter_free(vk_filter *f)
     free(f);
 }
 
+static int filter_check(vk_filter *f, const i64 *cand, i64 n, i64 *ok, i64 *nok);
+
 /* reads every matching idx, sorted, and their bitmap */
 static int filter_load(vk_filter *f)
 {
@@ -182,6 +185,11 @@ static int filter_load(vk_filter *f)
     f->nids = f->n = n;
     f->loaded = 1;
     return VK_OK;
+}
+
+int vk_filter_keep(vk_filter *f, const i64 *ids, i64 n, i64 *ok, i64 *nok)
+{
+    return filter_check(f, ids, n, ok, nok);
 }
 
 /* IN lists come in these sizes (padded with the last id) so that the
@@ -439,10 +447,13 @@ static void scan_add(scan *sc, const i64 *ids, const float *vecs, const unsigned
     const plan *p = sc->p;
     for (i64 i = 0; i < sc->nqs; i++) {
         const float *qv = p->q + sc->qs[i] * p->d;
-        for (i64 j = 0; j < m; j++)
-            if ((!found || found[j]) && ids[j] >= 0 && !in_sorted(p->dead, p->ndead, ids[j]))
-                heap_push(p->metric, sc->heaps + i * p->kk, &sc->sizes[i], p->kk,
-                          (scored){ids[j], vk_metric_value(p->metric, qv, vecs + j * p->d, p->d)});
+        for (i64 j = 0; j < m; j++) {
+            if ((found && !found[j]) || ids[j] < 0 || in_sorted(p->dead, p->ndead, ids[j]))
+                continue;
+            float mv = vk_metric_value(p->metric, qv, vecs + j * p->d, p->d);
+            if (isfinite(mv))   /* a stored NaN or infinity is never ranked */
+                heap_push(p->metric, sc->heaps + i * p->kk, &sc->sizes[i], p->kk, (scored){ids[j], mv});
+        }
     }
 }
 

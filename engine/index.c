@@ -1,6 +1,7 @@
 /* index.c: the FAISS index, through FAISS's C API */
 #include "vk_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Index_c.h>
@@ -11,9 +12,11 @@
 #include <faiss/c_api/index_io_c.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 struct vk_index {
@@ -125,16 +128,59 @@ int vk_index_check_writable(const vk_index *ix)
 
 int vk_index_write(vk_index *ix, const char *path) { return vk_index_write_sealed(ix, path, NULL, NULL); }
 
+/* Temporary files are "<path>.tmp.<pid>.<n>", created exclusively and
+ * flock'ed while written: one that nobody locks and whose process is gone
+ * was left by a killed save. */
+#define TMP_MARK ".tmp."
+
+void vk_index_clean_temps(const char *path)
+{
+    char *dirc = vk_strdup(path), *basec = vk_strdup(path);
+    DIR *dir = dirc && basec ? opendir(dirname(dirc)) : NULL;
+    const char *base = basec ? basename(basec) : NULL;
+    size_t blen = base ? strlen(base) : 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, base, blen) != 0 || strncmp(e->d_name + blen, TMP_MARK, 5) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + blen + 5, &end, 10);
+        if (end == e->d_name + blen + 5 || *end != '.' || pid <= 0)
+            continue;
+        if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+            continue;   /* its process is alive: maybe still saving */
+        int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            unlinkat(dirfd(dir), e->d_name, 0);
+        close(fd);
+    }
+    if (dir)
+        closedir(dir);
+    free(dirc);
+    free(basec);
+}
+
 int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal, void *ud)
 {
+    static _Atomic unsigned counter;
+    vk_index_clean_temps(path);
     size_t n = strlen(path);
-    char *tmp = vk_malloc(n + 32);
+    char *tmp = vk_malloc(n + 48);
     if (!tmp)
         return VK_ENOMEM;
-    snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w+b");
+    snprintf(tmp, n + 48, "%s" TMP_MARK "%ld.%u", path, (long)getpid(), counter++);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    FILE *f = NULL;
+    if (fd >= 0 && flock(fd, LOCK_EX) == 0)
+        f = fdopen(fd, "w+b");
     if (!f) {
         int rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
         free(tmp);
         return rc;
     }
@@ -145,20 +191,21 @@ int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal,
         rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
     if (rc == VK_OK && seal)
         rc = seal(ud, fileno(f));
-    if (fclose(f) != 0 && rc == VK_OK)
-        rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
+    /* renamed while still locked: nobody can take it for a leftover */
     if (rc == VK_OK && rename(tmp, path) != 0)
         rc = vk_fail(VK_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc != VK_OK) {
+    if (rc != VK_OK)
         unlink(tmp);
-    } else {
+    if (fclose(f) != 0 && rc == VK_OK)
+        rc = vk_fail(VK_EIO, "cannot write index file %s: %s", path, strerror(errno));
+    if (rc == VK_OK) {
         /* make the rename itself durable */
         char *dirc = vk_strdup(path);
         if (dirc) {
-            int fd = open(dirname(dirc), O_RDONLY | O_DIRECTORY);
-            if (fd >= 0) {
-                fsync(fd);
-                close(fd);
+            int dfd = open(dirname(dirc), O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
             }
             free(dirc);
         }

@@ -2,6 +2,7 @@
  * vectors stored in the table. */
 #include "vk_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,7 +84,7 @@ static int add_missing(missing *ms, i64 id)
 
 /* reranks queries [q0, q1) whose candidates are in labels (nq x kk) */
 static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k, const i64 *labels,
-                        const vk_search_opts *o, vk_metric metric, vk_hits *out, cand *buf,
+                        const vk_search_opts *o, int sort, vk_metric metric, vk_hits *out, cand *buf,
                         missing *ms)
 {
     i64 d = vk_index_d(db->index);
@@ -118,12 +119,14 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
                 continue;
             }
             float mv = vk_metric_value(metric, qv, vecs + at * d, d);
+            if (!isfinite(mv))   /* a stored NaN or infinity is never ranked */
+                continue;
             if (o->has_threshold &&
                 (metric == VK_METRIC_IP ? mv < o->threshold : mv > o->threshold))
                 continue;
             buf[nc++] = (cand){id, mv, j};
         }
-        if (o->rerank) {
+        if (sort) {
             qsort(buf, (size_t)nc, sizeof(cand), metric == VK_METRIC_IP ? cmp_cand_ip : cmp_cand_l2);
         }
         if (lost && nc < k)
@@ -143,10 +146,11 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
 }
 
 /* candidates for every query, then the exact rerank; missing records found
- * by the rerank go to ms */
+ * by the rerank go to ms.  tail: records a mapped index lacks, candidates
+ * of every query (labels has room for kk + ntail per query) */
 static int search_once(vk_db *db, const float *q, i64 nq, i64 k, i64 kk, const vk_search_opts *o,
-                       vk_metric metric, const i64 *dead, i64 ndead, vk_hits *out, i64 *labels,
-                       cand *buf, missing *ms, vk_search_stats *st)
+                       vk_metric metric, const i64 *dead, i64 ndead, const i64 *tail, i64 ntail,
+                       vk_hits *out, i64 *labels, cand *buf, missing *ms, vk_search_stats *st)
 {
     vk_param_undo *undo = NULL;
     int rc = o->params && *o->params ? vk_index_push_params(db->index, o->params, &undo) : VK_OK;
@@ -154,11 +158,45 @@ static int search_once(vk_db *db, const float *q, i64 nq, i64 k, i64 kk, const v
         rc = vk_plan_candidates(db, q, nq, kk, o, dead, ndead, metric, labels, st);
         vk_index_pop_params(db->index, undo);
     }
+    i64 width = kk + ntail;
+    if (rc == VK_OK && ntail > 0) {
+        for (i64 qi = nq - 1; qi >= 0; qi--) {
+            memmove(labels + qi * width, labels + qi * kk, sizeof(i64) * (size_t)kk);
+            memcpy(labels + qi * width + kk, tail, sizeof(i64) * (size_t)ntail);
+        }
+    }
     for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += VK_RERANK_CHUNK) {
         i64 q1 = q0 + VK_RERANK_CHUNK < nq ? q0 + VK_RERANK_CHUNK : nq;
-        rc = rerank_chunk(db, q, q0, q1, kk, k, labels, o, metric, out, buf, ms);
+        rc = rerank_chunk(db, q, q0, q1, width, k, labels, o, o->rerank || ntail > 0, metric, out, buf, ms);
     }
     return rc;
+}
+
+/* the live records above what a mapped index covers (that match the
+ * filter): it cannot take them, so every query scans them exactly */
+static int mapped_tail(vk_db *db, const vk_search_opts *o, i64 **tail, i64 *ntail)
+{
+    *tail = NULL;
+    *ntail = 0;
+    if (!db->index_mmap)
+        return VK_OK;
+    i64 *ids, n;
+    int rc = vk_db_live_ids_from(db, db->covered, &ids, &n);
+    if (rc == VK_OK && n > 0 && o->filter) {
+        i64 *ok = vk_malloc(sizeof(i64) * (size_t)n);
+        i64 nok = 0;
+        rc = ok ? vk_filter_keep(o->filter, ids, n, ok, &nok) : VK_ENOMEM;
+        free(ids);
+        ids = ok;
+        n = nok;
+    }
+    if (rc) {
+        free(ids);
+        return rc;
+    }
+    *tail = ids;
+    *ntail = n;
+    return VK_OK;
 }
 
 /* searches again (at most this many times) when deleted records took the
@@ -186,8 +224,19 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     i64 bad = vk_first_nonfinite(q, nq * d);
     if (bad >= 0)
         return vk_fail(VK_EINVAL, "query %lld holds a NaN or infinite value", (long long)(bad / d) + 1);
-    i64 kk = k + o->k_extra + (o->exclude ? 1 : 0);
+    /* what other handles committed since the last call: a cheap check of
+     * the table's next idx when there is nothing new */
+    i64 added;
+    i64 *tail = NULL, ntail = 0;
+    int rc = vk_db_catch_up(db, 0, NULL, NULL, 1, &added);
+    if (rc == VK_OK)
+        rc = mapped_tail(db, o, &tail, &ntail);
+    if (rc)
+        return rc;
     i64 ntotal = vk_index_ntotal(db->index);
+    /* k_extra is capped like k: never more candidates than the index holds */
+    i64 extra = o->k_extra < ntotal ? o->k_extra : ntotal;
+    i64 kk = k + extra + (o->exclude ? 1 : 0);
     if (kk > ntotal && ntotal > 0)
         kk = ntotal;
     vk_search_stats local = {0};
@@ -199,15 +248,16 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     out->count = vk_calloc((size_t)(nq ? nq : 1), sizeof(i64));
     out->ids = vk_malloc(sizeof(i64) * (size_t)(nq * k + 1));
     out->metric = vk_malloc(sizeof(float) * (size_t)(nq * k + 1));
-    i64 *labels = vk_malloc(sizeof(i64) * (size_t)(nq * kk + 1));
-    cand *buf = vk_malloc(sizeof(cand) * (size_t)(kk + 1));
+    i64 *labels = vk_malloc(sizeof(i64) * (size_t)(nq * (kk + ntail) + 1));
+    cand *buf = vk_malloc(sizeof(cand) * (size_t)(kk + ntail + 1));
     missing ms = {0};
     i64 *dead = NULL, ndead = 0;
-    int rc = (out->count && out->ids && out->metric && labels && buf) ? VK_OK : VK_ENOMEM;
-    for (int attempt = 0; rc == VK_OK && nq > 0 && ntotal > 0; attempt++) {
+    rc = (out->count && out->ids && out->metric && labels && buf) ? VK_OK : VK_ENOMEM;
+    for (int attempt = 0; rc == VK_OK && nq > 0 && (ntotal > 0 || ntail > 0); attempt++) {
         ms.n = 0;
         ms.short_query = 0;
-        rc = search_once(db, q, nq, k, kk, o, metric, dead, ndead, out, labels, buf, &ms, st);
+        rc = search_once(db, q, nq, k, kk, o, metric, dead, ndead, tail, ntail, out, labels, buf, &ms,
+                         st);
         if (rc || ms.n == 0)
             break;
         /* a record missing from the table must have been deleted: an idx
@@ -239,6 +289,7 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     free(buf);
     free(ms.ids);
     free(dead);
+    free(tail);
     if (rc)
         vk_hits_free(out);
     return rc;

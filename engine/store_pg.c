@@ -267,6 +267,12 @@ static int pg_fail(pg_conn *c, const PGresult *res, const char *what)
         first_line(msg, sizeof msg, PQerrorMessage(c->pg));
     squeeze(det, sizeof det, detail);
     int code = state && strncmp(state, "23", 2) == 0 ? VK_ECONSTRAINT : VK_ESQL;
+    /* lock_not_available: a lock wait ran past the session's lock_timeout */
+    if (state && strcmp(state, "55P03") == 0) {
+        code = VK_ELOCKED;
+        return vk_fail(code, "%s: database is locked: another writer held the table longer than "
+                       "the lock_timeout (%s)", what, msg);
+    }
     const char *lost = "";
     if (PQstatus(c->pg) == CONNECTION_BAD) {
         lost = "the connection was lost: ";
@@ -499,6 +505,23 @@ static void pg_disconnect(vk_db *db)
     PQfinish(c->pg);
     free(c);
     db->conn = NULL;
+}
+
+/* Writers of one table take turns through a transaction-level advisory
+ * lock keyed by the table's qualified name: it spans every process and
+ * machine on the server, is released by COMMIT or ROLLBACK, and waits as
+ * long as the session's lock_timeout allows (PostgreSQL's default: no
+ * limit). */
+static int pg_lock_writers(vk_db *db)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)db->qtable; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", (long long)h);
+    PGresult *res = run(CONN(db), sql, NULL, 0, "cannot wait for the other writers");
+    PQclear(res);
+    return res ? VK_OK : vk_errcode();
 }
 
 static int pg_exec(vk_db *db, const char *sql)
@@ -1396,6 +1419,7 @@ const vk_driver vk_pg_driver = {
     .name = "postgresql",
     .placeholder = "$",
     .begin_sql = "BEGIN",
+    .lock_writers = pg_lock_writers,
     .connect = pg_connect,
     .disconnect = pg_disconnect,
     .exec = pg_exec,

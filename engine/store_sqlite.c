@@ -17,6 +17,7 @@ typedef struct cached {
 
 typedef struct sq_conn {
     sqlite3 *h;
+    int timeout_ms;   /* how long a writer waits for another (busy timeout) */
     cached cache[STMT_CACHE];
     int next_slot;
 } sq_conn;
@@ -29,10 +30,17 @@ struct vk_stmt {
 
 #define CONN(db) ((sq_conn *)(db)->conn)
 
-static int sq_fail(sqlite3 *h, int rc, const char *what)
+static int sq_fail(const sq_conn *c, int rc, const char *what)
 {
+    sqlite3 *h = c ? c->h : NULL;
     int ext = h ? sqlite3_extended_errcode(h) : rc;
     const char *msg = h ? sqlite3_errmsg(h) : sqlite3_errstr(rc);
+    if ((ext & 0xff) == SQLITE_BUSY || (ext & 0xff) == SQLITE_LOCKED) {
+        /* the busy handler waited the whole timeout for another writer */
+        int ms = c ? c->timeout_ms : 0;
+        return vk_fail(VK_ELOCKED, "%s: database is locked: another writer held it longer than the "
+                       "busy timeout (%g s, the connection option timeout)", what, ms / 1000.0);
+    }
     int code = (ext & 0xff) == SQLITE_CONSTRAINT ? VK_ECONSTRAINT : VK_ESQL;
     return vk_fail(code, "%s: %s", what, msg);
 }
@@ -74,19 +82,20 @@ static int sq_connect(vk_db *db, const vk_url *u, const char *const *opts, int n
     if (rc != SQLITE_OK) {
         char what[600];
         snprintf(what, sizeof what, "cannot open SQLite database %s", path);
-        sq_fail(c->h, rc, what);
+        sq_fail(c, rc, what);
         sqlite3_close(c->h);
         free(c);
         return VK_ESQL;
     }
     sqlite3_extended_result_codes(c->h, 1);
     sqlite3_busy_timeout(c->h, timeout);
+    c->timeout_ms = timeout;
     db->conn = c;
     if (u->path && !(flags & SQLITE_OPEN_READONLY)) {
         /* WAL: readers in other processes keep working while we write;
          * FULL: a committed batch survives a power cut, not only a crash */
         if (sqlite3_exec(c->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL", NULL, NULL, NULL)) {
-            sq_fail(c->h, 0, "cannot set up the SQLite database");
+            sq_fail(c, 0, "cannot set up the SQLite database");
             sqlite3_close(c->h);
             free(c);
             db->conn = NULL;
@@ -110,9 +119,8 @@ static void sq_disconnect(vk_db *db)
 
 static int sq_exec(vk_db *db, const char *sql)
 {
-    sqlite3 *h = CONN(db)->h;
-    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? VK_OK : sq_fail(h, rc, "SQLite error");
+    int rc = sqlite3_exec(CONN(db)->h, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? VK_OK : sq_fail(CONN(db), rc, "SQLite error");
 }
 
 /* a prepared statement for sql, from the cache when it is free there */
@@ -130,7 +138,7 @@ static int prepare(sq_conn *c, const char *sql, sqlite3_stmt **st, cached **slot
     }
     int rc = sqlite3_prepare_v2(c->h, sql, -1, st, NULL);
     if (rc != SQLITE_OK)
-        return sq_fail(c->h, rc, "SQLite error");
+        return sq_fail(c, rc, "SQLite error");
     /* keep it for next time in a slot nobody is using */
     for (int tries = 0; tries < STMT_CACHE; tries++) {
         cached *e = &c->cache[c->next_slot];
@@ -192,7 +200,7 @@ static int sq_query(vk_db *db, const char *sql, const vk_value *params, int npar
     }
     for (int i = 0; i < nparams && rc == VK_OK; i++)
         if (bind_value(s->st, i + 1, &params[i]) != SQLITE_OK)
-            rc = sq_fail(c->h, 0, "cannot bind a query value");
+            rc = sq_fail(c, 0, "cannot bind a query value");
     if (rc) {
         release(s->st, s->slot);
         free(s);
@@ -234,7 +242,7 @@ static int sq_next(vk_stmt *s, vk_value *row, int ncols)
     if (rc == SQLITE_DONE)
         return 0;
     if (rc != SQLITE_ROW)
-        return sq_fail(s->c->h, rc, "SQLite error");
+        return sq_fail(s->c, rc, "SQLite error");
     int n = sqlite3_column_count(s->st);
     for (int i = 0; i < ncols; i++) {
         if (i < n)
@@ -301,7 +309,7 @@ static int run_pragma(vk_db *db, const char *what, const char *arg, sqlite3_stmt
         return VK_ENOMEM;
     int rc = sqlite3_prepare_v2(CONN(db)->h, sql, -1, st, NULL);
     free(sql);
-    return rc == SQLITE_OK ? VK_OK : sq_fail(CONN(db)->h, rc, "cannot read the table's schema");
+    return rc == SQLITE_OK ? VK_OK : sq_fail(CONN(db), rc, "cannot read the table's schema");
 }
 
 /* marks unique/indexed columns from the table's single-column indexes */
@@ -367,7 +375,7 @@ static int sq_describe(vk_db *db, int *exists, vk_column **out, int *nout)
     sqlite3_finalize(st);
     if (!cols || (step_rc != SQLITE_DONE && step_rc != SQLITE_ROW)) {
         vk_columns_free(cols, n);
-        return cols ? sq_fail(CONN(db)->h, step_rc, "cannot read the table's schema") : VK_ENOMEM;
+        return cols ? sq_fail(CONN(db), step_rc, "cannot read the table's schema") : VK_ENOMEM;
     }
     if (step_rc == SQLITE_ROW) {   /* allocation failed mid-way */
         vk_columns_free(cols, n);
@@ -424,7 +432,7 @@ static int sq_insert(vk_db *db, const vk_batch *b)
     for (i64 r = 0; r < b->rows->nrows && rc == VK_OK; r++) {
         for (int i = 0; i < db->ncols; i++)
             if (bind_value(st, i + 1, vk_rows_get(b->rows, r, i)) != SQLITE_OK) {
-                rc = sq_fail(c->h, 0, "cannot bind a record value");
+                rc = sq_fail(c, 0, "cannot bind a record value");
                 break;
             }
         if (rc == VK_OK) {
@@ -433,7 +441,7 @@ static int sq_insert(vk_db *db, const vk_batch *b)
                 char what[128];
                 snprintf(what, sizeof what, "cannot insert the record with idx %lld",
                          (long long)vk_rows_get(b->rows, r, db->idx_col)->i);
-                rc = sq_fail(c->h, s, what);
+                rc = sq_fail(c, s, what);
             }
         }
         sqlite3_reset(st);
@@ -483,7 +491,7 @@ static int sq_fetch(vk_db *db, const i64 *ids, i64 n, const int *cols, int ncols
                 read_cell(st, j, &row[j]);
             rc = vk_rows_append(r, row);
         } else if (s != SQLITE_DONE) {
-            rc = sq_fail(c->h, s, "SQLite error");
+            rc = sq_fail(c, s, "SQLite error");
         }
         sqlite3_reset(st);
     }

@@ -73,6 +73,8 @@ static vk_tombs *tombs_of(vk_db *db)
     return db->tombs;
 }
 
+static int is_purged(const vk_db *db, i64 id);
+
 void vk_tomb_free(vk_db *db)
 {
     if (!db->tombs)
@@ -136,6 +138,84 @@ static void put_bit(unsigned char *map, i64 id, int on, i64 *count)
         map[id >> 3] &= (unsigned char)~m;
         --*count;
     }
+}
+
+static int is_purged(const vk_db *db, i64 id)
+{
+    return id < db->npurged && ((db->purged[id >> 3] >> (id & 7)) & 1);
+}
+
+int vk_tomb_purge(vk_db *db, const i64 *ids, i64 n)
+{
+    i64 mx = -1;
+    for (i64 i = 0; i < n; i++)
+        if (ids[i] > mx)
+            mx = ids[i];
+    if (mx >= db->npurged) {
+        i64 nb = db->npurged ? db->npurged : 4096;
+        while (nb <= mx)
+            nb *= 2;
+        unsigned char *p = vk_realloc(db->purged, (size_t)(nb / 8));
+        if (!p)
+            return VK_ENOMEM;
+        memset(p + db->npurged / 8, 0, (size_t)((nb - db->npurged) / 8));
+        db->purged = p;
+        db->npurged = nb;
+    }
+    vk_tombs *t = db->tombs;
+    for (i64 i = 0; i < n; i++) {
+        i64 id = ids[i];
+        if (id < 0)
+            continue;
+        db->purged[id >> 3] |= (unsigned char)(1u << (id & 7));
+        if (t && t->active && id < t->nbits)
+            put_bit(t->active, id, 0, &t->nactive);
+    }
+    return VK_OK;
+}
+
+int vk_tomb_attach(vk_db *db)
+{
+    free(db->purged);
+    db->purged = NULL;
+    db->npurged = 0;
+    /* every deleted id counts as held until the index says otherwise */
+    vk_tomb_reset(db);
+    if (!db->index || !db->table)
+        return VK_OK;
+    int rc = vk_tomb_refresh(db);
+    vk_tombs *t = db->tombs;
+    struct FaissIndex_H *fi = vk_index_faiss(db->index);
+    if (rc || !t || t->nall == 0 || !vk_faiss_explicit_ids(fi))
+        return rc;
+    /* an explicit-id index may have lost deleted ids in a rebuild (its own
+     * or, for a file, the one that saved it): those need no excluding */
+    unsigned char *held = vk_calloc((size_t)(t->nbits / 8), 1);
+    if (!held)
+        return VK_ENOMEM;
+    int64_t mx;
+    rc = vk_faiss_ids(fi, &mx, held, t->nbits);
+    i64 n = 0, cap = 0;
+    i64 *gone = NULL;
+    for (i64 id = 0; rc == VK_OK && id < t->nbits; id++) {
+        if (!((t->all[id >> 3] >> (id & 7)) & 1) || ((held[id >> 3] >> (id & 7)) & 1))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            i64 *p = vk_realloc(gone, sizeof(i64) * (size_t)cap);
+            if (!p) {
+                rc = VK_ENOMEM;
+                break;
+            }
+            gone = p;
+        }
+        gone[n++] = id;
+    }
+    if (rc == VK_OK)
+        rc = vk_tomb_purge(db, gone, n);
+    free(gone);
+    free(held);
+    return rc;
 }
 
 /* runs a statement, discarding any rows */
@@ -225,8 +305,9 @@ int vk_tomb_refresh(vk_db *db)
             continue;   /* never a FAISS id */
         if ((rc = grow(t, id)))
             break;
+        (void)reclaimed;   /* whether a rebuild removed it from *its* index */
         put_bit(t->all, id, 1, &t->nall);
-        put_bit(t->active, id, !reclaimed, &t->nactive);
+        put_bit(t->active, id, !is_purged(db, id), &t->nactive);
         if (id > t->max)
             t->max = id;
     }
@@ -252,13 +333,11 @@ int64_t vk_db_deleted_count(vk_db *db)
 
 int vk_side_next_seq(vk_db *db, const char *q, i64 *seq)
 {
+    /* writers of the table take turns (vk_db_begin), so seq values are
+     * committed in order */
     vk_buf sql = {0};
-    int rc = VK_OK;
-    /* PostgreSQL: writers take turns, so seq values are committed in order */
-    if (vk_db_is_pg(db) && (rc = vk_buf_printf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", q)) == VK_OK)
-        rc = db->drv->exec(db, sql.p);
-    sql.len = 0;
-    if (rc == VK_OK && (rc = vk_buf_printf(&sql, "SELECT COALESCE(MAX(seq), 0) + 1 FROM %s", q)) == VK_OK)
+    int rc;
+    if ((rc = vk_buf_printf(&sql, "SELECT COALESCE(MAX(seq), 0) + 1 FROM %s", q)) == VK_OK)
         rc = vk_db_query_int(db, sql.p, NULL, 0, seq, NULL);
     vk_buf_free(&sql);
     return rc;
@@ -517,7 +596,7 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
     vk_batch *b = vk_batch_new(db, 1);
     if (!b)
         return vk_errcode();
-    i64 seq, covered = db->index ? vk_index_covered(db->index) : 0;
+    i64 seq, covered = db->covered;
     int rc = begin_change(db, &seq);
     if (rc) {
         vk_batch_free(b);
@@ -594,7 +673,7 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
         abort_change(db, vk_errcode());
         rc = vk_errcode();
     }
-    if (rc && db->index && vk_index_covered(db->index) > covered)
+    if (rc && db->index && db->covered > covered)
         vk_batch_unwrite(db, b, rc);
     if (rc == VK_OK && db->d == 0)
         db->d = d;
@@ -649,51 +728,10 @@ int vk_db_update(vk_db *db, const char *where_sql, const vk_value *params, int n
 i64 vk_index_covered(vk_index *ix)
 {
     struct FaissIndex_H *fi = vk_index_faiss(ix);
-    i64 mx;
-    if (!vk_faiss_explicit_ids(fi) || vk_faiss_max_id(fi, &mx))
+    int64_t mx;
+    if (!vk_faiss_explicit_ids(fi) || vk_faiss_ids(fi, &mx, NULL, 0))
         return vk_index_ntotal(ix);
     return mx + 1;
-}
-
-/* largest live idx, -1 for an empty table */
-static int live_max(vk_db *db, i64 *mx)
-{
-    vk_buf sql = {0};
-    int rc = vk_buf_adds(&sql, "SELECT MAX(");
-    rc |= vk_buf_ident(&sql, db->idx_name);
-    rc |= vk_buf_printf(&sql, ") FROM %s", db->qtable);
-    int isnull = 1;
-    *mx = -1;
-    rc = rc ? VK_ENOMEM : vk_db_query_int(db, sql.p, NULL, 0, mx, &isnull);
-    vk_buf_free(&sql);
-    if (isnull)
-        *mx = -1;
-    return rc;
-}
-
-int vk_db_index_ready(vk_db *db, i64 first_idx)
-{
-    vk_index *ix = db->index;
-    if (!ix)
-        return VK_OK;
-    if (!vk_faiss_explicit_ids(vk_index_faiss(ix))) {
-        if (vk_index_ntotal(ix) != first_idx)
-            return vk_fail(VK_ESTATE, "the index holds %lld vectors but the table's next idx is %lld: "
-                           "run sync_index_to_db first", (long long)vk_index_ntotal(ix),
-                           (long long)first_idx);
-        return VK_OK;
-    }
-    i64 covered = vk_index_covered(ix), mx;
-    if (covered > first_idx)
-        return vk_fail(VK_ESTATE, "the index holds idx %lld but the table's next idx is %lld: "
-                       "it belongs to another table", (long long)covered - 1, (long long)first_idx);
-    int rc = live_max(db, &mx);
-    if (rc)
-        return rc;
-    if (mx >= covered)
-        return vk_fail(VK_ESTATE, "the index lacks the records from idx %lld on: "
-                       "run sync_index_to_db first", (long long)covered);
-    return VK_OK;
 }
 
 int vk_db_index_lag(vk_db *db, int64_t *lag, int64_t *excess)
@@ -704,15 +742,12 @@ int vk_db_index_lag(vk_db *db, int64_t *lag, int64_t *excess)
     i64 next = vk_db_next_idx(db);
     if (next < 0)
         return vk_errcode();
-    i64 covered = vk_index_covered(db->index);
+    i64 covered = db->covered;
     if (covered > next)
         *excess = covered - next;
-    if (!vk_faiss_explicit_ids(vk_index_faiss(db->index))) {
-        *lag = next > covered ? next - covered : 0;
-        return VK_OK;
-    }
     if (covered >= next)
         return VK_OK;
+    /* the live records it lacks (a deleted one needs no vector) */
     vk_buf sql = {0};
     int rc = vk_buf_adds(&sql, "SELECT COUNT(*) FROM ");
     rc |= vk_buf_adds(&sql, db->qtable);
@@ -733,52 +768,66 @@ int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *
     if (!db->index)
         return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one first");
     int rc = vk_index_check_writable(db->index);
+    i64 added = 0;
+    /* first what other handles committed, so the saved file is current */
+    if (rc == VK_OK)
+        rc = vk_db_catch_up(db, 65536, NULL, NULL, 0, &added);
     if (rc == VK_OK)
         rc = vk_tomb_refresh(db);
     if (rc)
         return rc;
     struct FaissIndex_H *fi = vk_index_faiss(db->index);
-    vk_idset all;
-    vk_tomb_set(db, 0, &all);
+    vk_idset held;
+    vk_tomb_set(db, 1, &held);
     /* position-numbered indexes keep every vector: nothing to reclaim */
-    if (!vk_faiss_explicit_ids(fi) || all.count == 0)
-        return VK_OK;
-    i64 seen = db->tombs->seq, n = 0;
-    i64 *ids = vk_malloc(sizeof(i64) * (size_t)all.count);
+    if (!vk_faiss_explicit_ids(fi) || held.count == 0) {
+        if (added > 0 && path && *path)
+            rc = vk_db_write_index(db, path);
+        return rc;
+    }
+    i64 n = 0, count = held.count;
+    i64 *ids = vk_malloc(sizeof(i64) * (size_t)count);
     if (!ids)
         return VK_ENOMEM;
-    for (i64 id = 0; id < all.nbits && n < all.count; id++)
-        if (vk_idset_has(&all, id))
+    for (i64 id = 0; id < held.nbits && n < count; id++)
+        if (vk_idset_has(&held, id))
             ids[n++] = id;
     rc = vk_faiss_remove_ids(fi, ids, n, removed);
-    free(ids);
-    if (rc == VK_OK && *removed > 0 && path && *path)
+    /* only this handle's index lost them: other handles keep excluding
+     * them from theirs until they read a file that lacks them */
+    if (rc == VK_OK)
+        rc = vk_tomb_purge(db, ids, n);
+    if (rc == VK_OK && *removed > 0)
+        db->dirty = 1;
+    if (rc == VK_OK && (*removed > 0 || added > 0) && path && *path)
         rc = vk_db_write_index(db, path);
-    if (rc)
+    if (rc) {
+        free(ids);
         return rc;
-    /* the tombstones read before the removal are no longer needed by this
-     * index; later ones stay active */
-    i64 seq;
-    if ((rc = begin_change(db, &seq)))
-        return rc;
+    }
+    /* for the record (deleted_count and rebuild's result): these tombstones
+     * no longer have a vector in the newest index file; seq stays, so
+     * other handles do not read them again */
+    rc = vk_db_begin(db);
     char *q = vk_side_ident(db, TOMB_SUFFIX, 1);
     vk_buf sql = {0};
     const char *ph = db->drv->placeholder;
-    vk_value p[2] = {{.type = VK_INT, .i = seq}, {.type = VK_INT, .i = seen}};
-    rc = q ? vk_buf_printf(&sql, "UPDATE %s SET reclaimed = 1, seq = %s1 WHERE reclaimed = 0 "
-                           "AND seq <= %s2", q, ph, ph)
-           : VK_ENOMEM;
+    if (rc == VK_OK && !q)
+        rc = VK_ENOMEM;
     if (rc == VK_OK)
-        rc = vk_db_run(db, sql.p, p, 2);
-    sql.len = 0;
-    if (rc == VK_OK && (rc = vk_buf_printf(&sql, "SELECT COUNT(*) FROM %s WHERE seq = %s1", q, ph)) == VK_OK)
-        rc = vk_db_query_int(db, sql.p, p, 1, reclaimed, NULL);
+        rc = vk_buf_printf(&sql, "UPDATE %s SET reclaimed = 1 WHERE idx = %s1 AND reclaimed = 0", q, ph);
+    for (i64 i = 0; rc == VK_OK && i < n; i++) {
+        vk_value p = {.type = VK_INT, .i = ids[i]};
+        rc = vk_db_run(db, sql.p, &p, 1);
+    }
+    *reclaimed = rc == VK_OK ? n : 0;
+    free(ids);
     free(q);
     vk_buf_free(&sql);
     if (rc) {
         *reclaimed = 0;
-        vk_fail_context("cannot mark reclaimed tombstones of table %s", db->table);
-        return abort_change(db, vk_errcode());
+        vk_db_rollback(db);
+        return vk_fail_context("cannot mark reclaimed tombstones of table %s", db->table);
     }
-    return end_change(db);
+    return vk_db_commit(db);
 }

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FILES_SUFFIX "__vekterdb_index_files"
@@ -166,6 +167,10 @@ int vk_db_write_index(vk_db *db, const char *path)
     rc = vk_index_write_sealed(db->index, path, seal, &c);
     if (rc)
         return rc;
+    if (!db->index_path || strcmp(db->index_path, path) == 0) {
+        db->dirty = 0;
+        db->index_gen = c.seq;
+    }
     /* the new file is in place and recorded; a failure to forget older
      * digests leaves extra trusted rows, not a lost file */
     if (forget_older(db, path, c.seq))
@@ -174,17 +179,19 @@ int vk_db_write_index(vk_db *db, const char *path)
     return VK_OK;
 }
 
-/* *known: the digest is recorded for the table; *any: some digest is */
-static int lookup(vk_db *db, const char *hex, int *known, int *any)
+/* *gen: seq of the row recording hex, 0 when none; *any: some digest is
+ * recorded for the table */
+static int lookup(vk_db *db, const char *hex, i64 *gen, int *any)
 {
-    *known = *any = 0;
+    *gen = 0;
+    *any = 0;
     int exists = 0;
     int rc = vk_side_exists(db, FILES_SUFFIX, &exists);
     if (rc || !exists)
         return rc;
     char *q = vk_side_ident(db, FILES_SUFFIX, 1);
     vk_buf sql = {0};
-    rc = q ? vk_buf_printf(&sql, "SELECT COUNT(*), COUNT(CASE WHEN sha256 = %s1 THEN 1 END) FROM %s",
+    rc = q ? vk_buf_printf(&sql, "SELECT COUNT(*), MAX(CASE WHEN sha256 = %s1 THEN seq END) FROM %s",
                            db->drv->placeholder, q)
            : VK_ENOMEM;
     free(q);
@@ -196,29 +203,56 @@ static int lookup(vk_db *db, const char *hex, int *known, int *any)
     if (rc == VK_OK && vk_rows_count(r) == 1) {
         const vk_value *n = vk_rows_get(r, 0, 0), *m = vk_rows_get(r, 0, 1);
         *any = n->type == VK_INT && n->i > 0;
-        *known = m->type == VK_INT && m->i > 0;
+        *gen = m->type == VK_INT && m->i > 0 ? m->i : 0;
     }
     vk_rows_free(r);
     return rc;
 }
 
-int vk_db_read_index(vk_db *db, const char *path, int mmap, int trust, vk_index **out)
+int vk_db_index_file_gen(vk_db *db, const char *path, i64 *gen)
+{
+    *gen = 0;
+    int exists = 0;
+    int rc = vk_side_exists(db, FILES_SUFFIX, &exists);
+    if (rc || !exists)
+        return rc;
+    char *q = vk_side_ident(db, FILES_SUFFIX, 1);
+    vk_buf sql = {0};
+    rc = q ? vk_buf_printf(&sql, "SELECT MAX(seq) FROM %s WHERE file = %s1", q, db->drv->placeholder)
+           : VK_ENOMEM;
+    free(q);
+    vk_value p = text(path);
+    if (rc == VK_OK)
+        rc = vk_db_query_int(db, sql.p, &p, 1, gen, NULL);
+    vk_buf_free(&sql);
+    return rc;
+}
+
+int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_index **out, i64 *gen)
 {
     *out = NULL;
+    *gen = 0;
     if (!db->table)
         return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
+    vk_index_clean_temps(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
+    struct stat stb;
+    if (fstat(fd, &stb) != 0 || !S_ISREG(stb.st_mode)) {
+        close(fd);
+        return vk_fail(VK_EIO, "cannot read index file %s: not a regular file", path);
+    }
     unsigned char d[32];
     char hex[65];
     i64 bytes = 0;
-    int known = 0, any = 0;
+    int any = 0;
     int rc = vk_sha256_fd(fd, d, &bytes);
     if (rc == VK_OK) {
         to_hex(d, hex);
-        rc = lookup(db, hex, &known, &any);
+        rc = lookup(db, hex, gen, &any);
     }
+    int known = *gen > 0;
     if (rc == VK_OK && !known && !trust) {
         if (any)
             rc = vk_fail(VK_EINVAL, "index file %s is not one VekterDB saved for table %s: its SHA-256 "
@@ -234,11 +268,16 @@ int vk_db_read_index(vk_db *db, const char *path, int mmap, int trust, vk_index 
         rc = vk_index_read_fd(out, fd, path, mmap);
     close(fd);
     if (rc == VK_OK && trust && !known) {
-        i64 seq;
-        if ((rc = record(db, path, hex, bytes, vk_index_ntotal(*out), &seq))) {
+        if ((rc = record(db, path, hex, bytes, vk_index_ntotal(*out), gen))) {
             vk_index_release(*out);
             *out = NULL;
         }
     }
     return rc;
+}
+
+int vk_db_read_index(vk_db *db, const char *path, int mmap, int trust, vk_index **out)
+{
+    i64 gen;
+    return vk_db_read_index_gen(db, path, mmap, trust, out, &gen);
 }

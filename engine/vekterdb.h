@@ -31,7 +31,8 @@ enum {
     VK_ECODEC = -5,     /* a stored vector blob could not be decoded */
     VK_EIO = -6,        /* file system */
     VK_ESTATE = -7,     /* call not valid in the handle's state */
-    VK_ECONSTRAINT = -8 /* unique / not-null / primary key violation */
+    VK_ECONSTRAINT = -8, /* unique / not-null / primary key violation */
+    VK_ELOCKED = -9      /* another writer held the table past the busy timeout */
 };
 
 /* last error of this thread; never NULL */
@@ -154,9 +155,27 @@ int64_t vk_db_count(vk_db *db);
 /* one past the largest idx, 0 for an empty table */
 int64_t vk_db_next_idx(vk_db *db);
 
-/* the index paired with the table (retained), or NULL */
-void vk_db_attach(vk_db *db, vk_index *ix);
+/* Pairs an index (retained; NULL detaches) with the table; path (may be
+ * NULL) is the file it is saved to.  The index counts as holding every
+ * deleted record it covers until it is read (explicit-id indexes). */
+int vk_db_attach(vk_db *db, vk_index *ix, const char *path);
+/* reads an index file the table trusts (see vk_db_read_index) and attaches
+ * it with its path; a mapped one is replaced by newer generations of its
+ * file as other handles save them */
+int vk_db_open_index(vk_db *db, const char *path, int mmap, int trust);
 vk_index *vk_db_index(const vk_db *db);
+/* the attached index's file, or NULL */
+const char *vk_db_index_path(const vk_db *db);
+/* saves the attached index to its file when it holds changes the file
+ * lacks (vectors added or removed by this handle) */
+int vk_db_save_index(vk_db *db);
+/* runtime parameters ("nprobe=16,...") that stay until changed: set on the
+ * attached index, remembered by the handle (for a config file, and for the
+ * newer file a mapped index is replaced by) */
+int vk_db_set_params(vk_db *db, const char *params);
+/* every parameter set so far, merged: "" when none */
+const char *vk_db_params(const vk_db *db);
+
 
 /* ---------- insert ---------- */
 typedef struct vk_batch vk_batch;

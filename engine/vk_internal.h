@@ -71,6 +71,11 @@ typedef struct vk_driver {
     const char *name;
     const char *placeholder;
     const char *begin_sql;       /* opens a write transaction */
+    /* inside a write transaction, before it reads anything it depends on:
+     * waits until no other writer of the table (any process, any machine)
+     * is inside one; NULL when begin_sql already does (SQLite's BEGIN
+     * IMMEDIATE takes the database's write lock) */
+    int (*lock_writers)(vk_db *db);
     int (*connect)(vk_db *db, const vk_url *url, const char *const *opts, int nopts);
     void (*disconnect)(vk_db *db);
     /* statements without parameters or results: DDL, BEGIN, COMMIT */
@@ -112,6 +117,15 @@ struct vk_db {
     vk_index *index;
     int in_txn;
     struct vk_tombs *tombs;      /* deleted idx values read so far (tombstone.c) */
+    /* the attached index's accounting (catchup.c) */
+    char *index_path;            /* the file it is saved to, or NULL */
+    int index_mmap;              /* read with the mmap flag: reloaded, never written */
+    i64 index_gen;               /* generation (seq) of the file it was read from, 0 */
+    i64 covered;                 /* ids it accounts for: 0..covered-1 */
+    int dirty;                   /* it holds changes its file lacks */
+    unsigned char *purged;       /* deleted ids it no longer holds (bitmap) */
+    i64 npurged;                 /* bits allocated in purged */
+    char *params;                /* runtime parameters set on the handle ("a=1,b=2") */
 };
 
 /* SQL helpers shared by drivers (db.c) */
@@ -137,6 +151,7 @@ struct vk_batch {
     i64 d;
     i64 first_idx;        /* idx of the first row */
     i64 next_idx;         /* idx the next row must carry */
+    int given_idx;        /* a row carried its idx (it cannot be numbered again) */
     char *blob;           /* encode buffer */
     size_t blob_cap;
 };
@@ -163,8 +178,9 @@ void vk_faiss_mapped(struct FaissIndex_H *fi);
 int vk_faiss_explicit_ids(const struct FaissIndex_H *fi);
 /* 1 for an IVF index (under transforms): its nlist and current nprobe */
 int vk_faiss_ivf_lists(const struct FaissIndex_H *fi, int64_t *nlist, int64_t *nprobe);
-/* largest stored id, -1 when empty; explicit-id indexes only */
-int vk_faiss_max_id(const struct FaissIndex_H *fi, int64_t *out);
+/* explicit-id indexes only: *max, the largest stored id (-1 when empty);
+ * with bits, also sets bit id of bits for every stored id below nbits */
+int vk_faiss_ids(const struct FaissIndex_H *fi, int64_t *max, unsigned char *bits, int64_t nbits);
 int vk_faiss_add_ids(struct FaissIndex_H *fi, int64_t n, const float *x, const int64_t *ids);
 /* explicit-id indexes only: VK_ESTATE for the others */
 int vk_faiss_remove_ids(struct FaissIndex_H *fi, const int64_t *ids, int64_t n, int64_t *removed);
@@ -216,6 +232,13 @@ int vk_index_read_fd(vk_index **out, int fd, const char *name, int mmap);
  * an error leaves the old file in place */
 typedef int (*vk_index_seal_fn)(void *ud, int fd);
 int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal, void *ud);
+/* vk_db_read_index, also giving the generation (seq) the file's digest
+ * was recorded with */
+int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_index **out, i64 *gen);
+/* the newest generation recorded for a file name, 0 when none */
+int vk_db_index_file_gen(vk_db *db, const char *path, i64 *gen);
+/* removes temporary files a killed save of path left behind */
+void vk_index_clean_temps(const char *path);
 /* SHA-256 of everything an open file holds, from its start */
 int vk_sha256_fd(int fd, unsigned char digest[32], i64 *bytes);
 
@@ -224,17 +247,32 @@ int vk_tomb_refresh(vk_db *db);
 /* forgets the cache: the next refresh reads every tombstone again */
 void vk_tomb_reset(vk_db *db);
 void vk_tomb_free(vk_db *db);
-/* after a refresh: every deleted idx, or only those not yet reclaimed */
+/* after a refresh: every deleted idx, or (active_only) those the attached
+ * index may still hold */
 void vk_tomb_set(const vk_db *db, int active_only, vk_idset *out);
+/* the attached index no longer holds these ids */
+int vk_tomb_purge(vk_db *db, const i64 *ids, i64 n);
+/* a new index was attached: reads which deleted ids it holds (explicit-id
+ * indexes) or takes them all as held (the others) */
+int vk_tomb_attach(vk_db *db);
 /* largest deleted idx, -1 when none (after a refresh) */
 i64 vk_tomb_max(const vk_db *db);
 
-/* the ids the attached index accounts for: positions 0..ntotal-1, or, for
+/* the ids an index accounts for: positions 0..ntotal-1, or, for
  * explicit-id indexes, 0..(largest stored id) */
 i64 vk_index_covered(vk_index *ix);
-/* VK_OK when the index holds every record below first_idx, so a batch
- * starting there may be added; VK_ESTATE with the reason otherwise */
-int vk_db_index_ready(vk_db *db, i64 first_idx);
+/* Brings the attached index up to what other handles committed: adds the
+ * records from db->covered to the table's next idx (live ones for
+ * explicit-id indexes; a zero vector in a deleted record's place for the
+ * others, its tombstone keeps it out of searches).  A mapped index cannot
+ * take vectors: it is replaced by a newer generation of its file when one
+ * is recorded (reload) and otherwise left as it is; searches then scan the
+ * records above db->covered exactly. */
+int vk_db_catch_up(vk_db *db, i64 batch_size, vk_progress_fn fn, void *ud, int reload,
+                   i64 *added);
+/* live idx values >= from, in order */
+int vk_db_live_ids_from(vk_db *db, i64 from, i64 **out, i64 *n);
+
 
 /* ---------- fetching, batches (db.c, batch.c) ---------- */
 /* as vk_db_fetch_vectors; with found, a missing row gives found[i] = 0
@@ -251,6 +289,8 @@ int vk_batch_write(vk_db *db, vk_batch *b);
 void vk_batch_unwrite(vk_db *db, vk_batch *b, int rc);
 
 /* ---------- filtered search (filter.c) ---------- */
+/* the ids (sorted, unique) that match the filter, into ok (room for n) */
+int vk_filter_keep(vk_filter *f, const i64 *ids, i64 n, i64 *ok, i64 *nok);
 /* nq x kk FAISS candidates (-1 padded) that the chosen plan proposes;
  * dead: ids to leave out on top of the plan's set (sorted, may be NULL) */
 int vk_plan_candidates(vk_db *db, const float *q, i64 nq, i64 kk, const vk_search_opts *o,

@@ -184,10 +184,23 @@ local DB_mt = { __name = "vekterdb.DB" }
 DB_mt.__index = function(self, k)
   local m = DB[k]
   if m ~= nil then return m end
+  -- what the engine owns is read from it, never copied here
+  local h = rawget(self, "_h")
+  if not h then return nil end
+  if k == "index" then return h:index() end
+  if k == "faiss_index" then return h:index_file() end
+  if k == "metric" then
+    local ix = h:index()
+    return ix and ix.metric or "inner_product"
+  end
+  if k == "faiss_runtime_parameters" then
+    local p = h:params()
+    return p ~= "" and p or nil
+  end
   if k == "d" then
-    local ix = rawget(self, "index")
+    local ix = h:index()
     if ix then return ix.d end
-    local d = self._h:dim()
+    local d = h:dim()
     return d > 0 and d or nil
   end
   return nil
@@ -268,9 +281,6 @@ function M.new(table_name, opts)
     schema = opts.schema,
     idx_name = opts.idx_name or "idx",
     vector_name = opts.vector_name or "vector",
-    metric = "inner_product",
-    faiss_runtime_parameters = nil,
-    _params = {},
     _mmap = opts.mmap,
     _trust = opts.trust_index_file,
   }, DB_mt)
@@ -290,30 +300,27 @@ end
 
 -- opens an index file the table saved (or trusts) and pairs it with the table
 function DB:_open_index(path)
-  local ix = self._h:read_index(path, self._mmap, self._trust)
-  local d = self._h:dim()
+  local h = self._h
+  local d = h:dim()
+  local ix = h:open_index(path, self._mmap, self._trust)
   if d > 0 and ix.d ~= d then
+    h:attach(nil)
     error(string.format("index file %s has dimension %d but table %s holds %d-d vectors",
       path, ix.d, self.table_name, d), 0)
   end
   -- deleted records count as held: their idx values are never reused
-  self._h:attach(ix)
-  local ok, lag, excess = pcall(self._h.index_lag, self._h)
+  local ok, lag, excess = pcall(h.index_lag, h)
   if not ok or excess > 0 then
-    self._h:attach(rawget(self, "index"))
+    h:attach(nil)
     if not ok then error(lag, 0) end
-    -- (deleted records counted: their idx values stay used)
     error(string.format("index file %s holds %d vectors but table %s only %d records: "
-      .. "the index belongs to another table", path, ix.ntotal, self.table_name, self._h:next_idx()), 0)
+      .. "the index belongs to another table", path, ix.ntotal, self.table_name, h:next_idx()), 0)
   end
   if lag > 0 then
-    log("warn", "index file %s holds %d vectors but table %s has %d records: "
-      .. "run sync_index_to_db() to add the missing ones", path, ix.ntotal, self.table_name,
-      self._h:count())
+    -- every search and insert adds them from the table first
+    log("warn", "index file %s lacks %d records of table %s: this handle adds them from the table "
+      .. "before it searches or inserts; sync_index_to_db() saves them", path, lag, self.table_name)
   end
-  self.index = ix
-  self.faiss_index = path
-  self.metric = ix.metric
 end
 
 local function check_open(self)
@@ -326,7 +333,6 @@ function DB:close()
   if h then
     h:close()
     self._h = nil
-    self.index = nil
   end
 end
 
@@ -342,12 +348,20 @@ end
 local INSERT_OPTS = set_of({ "batch_size", "serialize_vectors", "compression_level",
                              "faiss_runtime_params", "progress" })
 
-local function write_index(self)
-  if self.index and self.faiss_index then
-    local t = clock()
-    self._h:write_index(self.faiss_index)
-    log("info", "saved index %s (%d vectors) in %.2fs", self.faiss_index, self.index.ntotal,
-        clock() - t)
+-- Saves the index file when the engine says it changed. The rows are
+-- committed by then: a failure is a warning, never an error that would make
+-- a caller insert them again; the next save, or any handle's catch-up from
+-- the table, repairs it.
+local function save_index(self)
+  local h = self._h
+  local t = clock()
+  local ok, err = h:save_index()
+  if not ok then
+    log("warn", "the records are committed, but index file %s could not be saved (%s): "
+      .. "the next insert, sync_index_to_db or rebuild_index saves it, and every handle adds "
+      .. "what it lacks from the table", tostring(h:index_file()), tostring(err))
+  elseif clock() - t > 0.001 then
+    log("info", "saved index %s in %.2fs", tostring(h:index_file()), clock() - t)
   end
 end
 
@@ -355,10 +369,9 @@ end
 -- faiss_runtime_params; whatever was committed is in the index too, so the
 -- index file is saved before an error is reported (prefixed with prefix)
 local function run_insert(self, opts, prefix, fn, ...)
-  local before = self.index and self.index.ntotal
   local t = clock()
   local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params, fn, self._h, ...)
-  if self.index and self.index.ntotal ~= before then write_index(self) end
+  save_index(self)
   if not ok then error(prefix .. tostring(n), 3) end
   local dt = clock() - t
   log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
@@ -451,7 +464,6 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
   end)
   if not ok then
     self._h:attach(nil)
-    self.index, self.faiss_index = nil, nil
     os.remove(faiss_index)
     error(err, 2)
   end
@@ -472,10 +484,7 @@ function DB:attach(index, faiss_index)
   if d > 0 and index.d ~= d then
     error(string.format("attach: index dimension %d does not match the table's %d", index.d, d), 2)
   end
-  self._h:attach(index)
-  self.index = index
-  self.faiss_index = faiss_index
-  self.metric = index.metric
+  self._h:attach(index, faiss_index)
 end
 
 
@@ -515,16 +524,7 @@ end
 function DB:set_faiss_runtime_parameters(params)
   check_open(self)
   if not self.index then error("set_faiss_runtime_parameters: no index attached", 2) end
-  local list = parse_params(params)
-  self.index:set_parameters(params)
-  for _, p in ipairs(list) do
-    local found = false
-    for _, q in ipairs(self._params) do
-      if q[1] == p[1] then q[2] = p[2]; found = true end
-    end
-    if not found then self._params[#self._params + 1] = { p[1], p[2] } end
-  end
-  self.faiss_runtime_parameters = format_params(self._params)
+  self._h:set_params(format_params(parse_params(params)))
 end
 
 local SEARCH_OPTS = set_of({ "k_extra_neighbors", "rerank", "threshold", "search_parameters",
@@ -706,9 +706,8 @@ function DB:update(expr, values)
     if name == self.idx_name then error("update: the idx column cannot be updated", 2) end
   end
   local sql, params = self:_where(expr, "update")
-  local before = self.index and self.index.ntotal
   local ok, n, moved = pcall(self._h.update, self._h, sql, params, values)
-  if self.index and self.index.ntotal ~= before then write_index(self) end
+  save_index(self)
   if not ok then error(n, 2) end
   return n, moved
 end
@@ -863,10 +862,11 @@ function M.load(config_file, url, opts)
     mmap = opts.mmap,
     trust_index_file = opts.trust_index_file,
   })
-  if str(cfg.metric) and db.index and normalize_metric(cfg.metric) ~= db.metric then
+  local metric = db.metric
+  if str(cfg.metric) and db.index and normalize_metric(cfg.metric) ~= metric then
     db:close()
     error(string.format("vekterdb.load: %s says metric %s but index file %s uses %s", config_file,
-      cfg.metric, cfg.faiss_index, db.metric), 2)
+      cfg.metric, cfg.faiss_index, metric), 2)
   end
   if str(cfg.faiss_runtime_parameters) and db.index then
     -- bad parameters in the file: close the connection before reporting them

@@ -293,7 +293,7 @@ describe("create_index, attach, train_index and sync_index_to_db", function()
     os.remove(file)
   end)
 
-  it("warns when an opened index holds fewer vectors than the table, and sync adds exactly those", function()
+  it("says when an opened index lacks records of the table, and sync adds exactly those", function()
     local db, url = new_db({ file = true })
     db:insert(records_with_ids(30))
     local file = H.path("behind.index")
@@ -309,8 +309,8 @@ describe("create_index, attach, train_index and sync_index_to_db", function()
     local again = vekterdb.new(db.table_name, { url = url, faiss_index = file })
     vekterdb.log.sink = old
     assert.are.equal(1, #lines)
-    assert.truthy(lines[1]:find("warn: index file " .. file .. " holds 30 vectors but table "
-      .. db.table_name .. " has 42 records", 1, true))
+    assert.truthy(lines[1]:find("warn: index file " .. file .. " lacks 12 records of table "
+      .. db.table_name, 1, true))
     assert.are.equal(12, again:sync_index_to_db())
     assert.are.equal(42, again.index.ntotal)
     again:close()

@@ -97,7 +97,7 @@ static void test_db(void)
     CHECK(vk_index_factory(&ix, D, "NotAnIndex", VK_METRIC_L2) == VK_EFAISS, "bad factory string refused");
     CHECK(strstr(vk_errmsg(), "could not parse index string") != NULL, "with FAISS's own message");
     CHECK(vk_index_factory(&ix, D, "IVF8,Flat", VK_METRIC_L2) == VK_OK, "IVF8,Flat index");
-    vk_db_attach(db, ix);
+    vk_db_attach(db, ix, NULL);
     vk_index_release(ix);
     CHECK(vk_db_train_index(db, 0, NULL, NULL) == VK_OK, "train on every record");
     char path[] = "/tmp/vk-test-XXXXXX";

@@ -93,7 +93,7 @@ static void test_selectors(const float *x)
         int64_t mx = -2, removed = -1;
         if (cases[c].explicit_ids) {
             snprintf(name, sizeof name, "%s: largest stored id", f);
-            CHECK(vk_faiss_max_id(fi, &mx) == VK_OK && mx == N - 1, name);
+            CHECK(vk_faiss_ids(fi, &mx, NULL, 0) == VK_OK && mx == N - 1, name);
             int64_t gone[3] = {N - 1, 7, 99999};
             snprintf(name, sizeof name, "%s: remove_ids drops the ids it holds, keeps the others", f);
             CHECK(vk_faiss_remove_ids(fi, gone, 3, &removed) == VK_OK && removed == 2 &&
@@ -142,7 +142,7 @@ static void test_db(const float *x)
     vk_index *ix = NULL;
     int64_t added = 0;
     CHECK(vk_index_factory(&ix, D, "Flat", VK_METRIC_L2) == VK_OK, "a Flat index");
-    vk_db_attach(db, ix);
+    vk_db_attach(db, ix, NULL);
     vk_index_release(ix);
     CHECK(vk_db_sync_index(db, 1000, NULL, NULL, NULL, &added) == VK_OK && added == N, "synced");
 

@@ -47,7 +47,7 @@ static vk_db *table(const char *name)
     vk_index *ix = NULL;
     int64_t added = 0;
     if (rc == VK_OK && (rc = vk_index_factory(&ix, D, "Flat", VK_METRIC_L2)) == VK_OK) {
-        vk_db_attach(db, ix);
+        vk_db_attach(db, ix, NULL);
         vk_index_release(ix);
         rc = vk_db_sync_index(db, 64, NULL, NULL, NULL, &added);
     }
@@ -103,12 +103,12 @@ static void test_files(void)
     float extra[D] = {1, 2, 3, 4, 5, 6, 7, 8};
     CHECK(vk_index_factory(&more, D, "Flat", VK_METRIC_L2) == VK_OK && vk_index_add(more, 1, extra, 0) == VK_OK,
           "a different index");
-    vk_db_attach(db, more);
+    vk_db_attach(db, more, NULL);
     CHECK(vk_db_write_index(db, path) != VK_OK && strstr(vk_errmsg(), "recording refused"),
           "saving fails when its digest cannot be recorded");
     CHECK(vk_db_read_index(db, path, 0, 0, &ix) == VK_OK && vk_index_ntotal(ix) == N,
           "and the old file is still in place, and trusted");
-    vk_db_attach(db, ix);
+    vk_db_attach(db, ix, NULL);
     vk_index_release(more);
     vk_index_release(ix);
     ix = NULL;
