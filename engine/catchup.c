@@ -119,9 +119,10 @@ int vk_db_open_index(vk_db *db, const char *path, int mmap, int trust)
         return rc;
     i64 d = vk_db_dim(db);
     if (d > 0 && d != vk_index_d(ix)) {
+        rc = vk_fail(VK_EINVAL, "index file %s has dimension %d but table %s holds %lld-d vectors",
+                     path, vk_index_d(ix), db->table, (long long)d);
         vk_index_release(ix);
-        return vk_fail(VK_EINVAL, "index file %s has dimension %d but table %s holds %lld-d vectors",
-                       path, vk_index_d(ix), db->table, (long long)d);
+        return rc;
     }
     rc = vk_db_attach(db, ix, path);
     vk_index_release(ix);

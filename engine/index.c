@@ -145,7 +145,7 @@ void vk_index_clean_temps(const char *path)
             continue;
         char *end;
         long pid = strtol(e->d_name + blen + 5, &end, 10);
-        if (end == e->d_name + blen + 5 || *end != '.' || pid <= 0)
+        if (end == e->d_name + blen + 5 || (*end != '.' && *end != '\0') || pid <= 0)
             continue;
         if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
             continue;   /* its process is alive: maybe still saving */

@@ -228,6 +228,17 @@ int vk_db_index_file_gen(vk_db *db, const char *path, i64 *gen)
     return rc;
 }
 
+/* the file at path is no longer the one open as fd: another handle renamed
+ * a newer save over it (and may have forgotten the digest of fd's) */
+static int replaced(const char *path, int fd)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && (a.st_ino != b.st_ino || a.st_dev != b.st_dev);
+}
+
+static int read_once(vk_db *db, const char *path, int mmap, int trust, vk_index **out, i64 *gen,
+                     int *again);
+
 int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_index **out, i64 *gen)
 {
     *out = NULL;
@@ -235,6 +246,17 @@ int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_in
     if (!db->table)
         return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
     vk_index_clean_temps(path);
+    int rc, again = 0;
+    for (int tries = 0; tries < 5; tries++)
+        if ((rc = read_once(db, path, mmap, trust, out, gen, &again)) == VK_OK || !again)
+            break;
+    return rc;
+}
+
+static int read_once(vk_db *db, const char *path, int mmap, int trust, vk_index **out, i64 *gen,
+                     int *again)
+{
+    *again = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
@@ -253,6 +275,11 @@ int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_in
         rc = lookup(db, hex, gen, &any);
     }
     int known = *gen > 0;
+    if (rc == VK_OK && !known && !trust && replaced(path, fd)) {
+        close(fd);
+        *again = 1;
+        return vk_fail(VK_EINVAL, "index file %s kept changing while it was read", path);
+    }
     if (rc == VK_OK && !known && !trust) {
         if (any)
             rc = vk_fail(VK_EINVAL, "index file %s is not one VekterDB saved for table %s: its SHA-256 "
