@@ -34,7 +34,7 @@ LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq -lzstd -lcrypto -fopenmp -lstdc++
 ENGINE_C = $(wildcard engine/*.c)
 ENGINE_OBJ = $(ENGINE_C:engine/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/faiss_ext.o
 ENGINE_LIB = $(BUILD)/libvekterdb.a
-ENGINE_HDR = engine/vekterdb.h engine/vk_internal.h
+ENGINE_HDR = $(wildcard engine/*.h)
 
 BIND_C = $(wildcard bindings/*.c)
 BIND_OBJ = $(BIND_C:bindings/%.c=$(BUILD)/lua$(LUA_VERSION)/obj/%.o)

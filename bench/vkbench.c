@@ -643,7 +643,7 @@ static int b_faiss_build(lua_State *L)
 }
 
 /* faiss_read(path [, mmap]) -> Index; mmap: FAISS 1.7.3's C++ IO_FLAG_MMAP,
- * as engine/index.c passes it */
+ * as engine/faiss_index.c passes it */
 static int b_faiss_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -832,7 +832,7 @@ static int64_t chunk_ids(const labels_t *lb, int64_t q0, int64_t q1, int64_t *u)
     return m;
 }
 
-#define PROBE_CHUNK 1024   /* queries per rerank chunk, as engine/search.c */
+#define PROBE_CHUNK 1024   /* queries per rerank chunk, as engine/search_rerank.c */
 
 /* plain SQLite: one prepared statement, the blob decoded where it lies */
 static int sqlite_fetch(sqlite3 *h, const char *sql, const labels_t *lb, int64_t d, int64_t *u,

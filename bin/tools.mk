@@ -28,7 +28,7 @@ $(BUILD)/ctest/test_io: CFLAGS_ALL += $(HDF5_CFLAGS)
 # ---------- API reference ----------
 LDOC ?= ldoc
 
-.PHONY: docs lint lint-lua lint-c
+.PHONY: docs lint lint-lua lint-c lint-layers
 
 docs:
 	@mkdir -p $(BUILD)/docs
@@ -39,7 +39,11 @@ docs:
 LUACHECK ?= luacheck
 CPPCHECK ?= cppcheck
 
-lint: lint-lua lint-c
+lint: lint-lua lint-c lint-layers
+
+# the engine's layers call and include downward only (bin/layers.sh)
+lint-layers: $(ENGINE_LIB)
+	@sh bin/layers.sh $(BUILD)/obj
 
 lint-lua:
 	$(LUACHECK) --quiet lua bin/vekterdb spec examples

@@ -17,7 +17,7 @@
  * be removed without renumbering the others; every other type numbers its
  * vectors by position (remove_ids would renumber them: never used here).
  */
-#include "vk_internal.h"
+#include "vk_faiss.h"
 
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>

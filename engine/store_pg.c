@@ -17,7 +17,7 @@
  * transaction of the caller's: then every call fails until ROLLBACK, so a
  * COMMIT can never succeed on a new connection that lost the work.
  */
-#include "vk_internal.h"
+#include "vk_store.h"
 
 #include <libpq-fe.h>
 #include <math.h>
@@ -1177,15 +1177,15 @@ static int send_copy(pg_conn *c, vk_buf *o)
 }
 
 /* the rows of the batch as COPY data; VK_ESQL when libpq could not send */
-static int stream_rows(vk_db *db, const vk_batch *b, int binary)
+static int stream_rows(vk_db *db, const vk_rows *rows, int binary)
 {
     static const char header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
     vk_buf o = {0};
     int rc = binary ? vk_buf_add(&o, header, sizeof header) : VK_OK;
-    for (i64 r = 0; r < b->rows->nrows && rc == VK_OK; r++) {
-        if ((rc = put_row(db, &o, vk_rows_get(b->rows, r, 0), binary)))
+    for (i64 r = 0; r < rows->nrows && rc == VK_OK; r++) {
+        if ((rc = put_row(db, &o, vk_rows_get(rows, r, 0), binary)))
             vk_fail_context("cannot insert the record with idx %lld",
-                            (long long)vk_rows_get(b->rows, r, db->idx_col)->i);
+                            (long long)vk_rows_get(rows, r, db->idx_col)->i);
         else if (o.len >= COPY_CHUNK)
             rc = send_copy(CONN(db), &o);
     }
@@ -1198,22 +1198,22 @@ static int stream_rows(vk_db *db, const vk_batch *b, int binary)
 }
 
 /* names the record of a failed COPY from the "COPY t, line N" context */
-static void copy_failed(vk_db *db, const vk_batch *b, const PGresult *res)
+static void copy_failed(vk_db *db, const vk_rows *rows, const PGresult *res)
 {
     const char *ctx = res ? PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
     const char *line = ctx ? strstr(ctx, ", line ") : NULL;
     long n = line ? strtol(line + 7, NULL, 10) : 0;
     char what[256];
-    if (n >= 1 && n <= b->rows->nrows)
+    if (n >= 1 && n <= rows->nrows)
         snprintf(what, sizeof what, "cannot insert the record with idx %lld",
-                 (long long)vk_rows_get(b->rows, n - 1, db->idx_col)->i);
+                 (long long)vk_rows_get(rows, n - 1, db->idx_col)->i);
     else
         snprintf(what, sizeof what, "cannot insert into table %s", db->table);
     pg_fail(CONN(db), res, what);
 }
 
 /* the COPY's outcome once its end was sent; refused: our own error stands */
-static int copy_result(vk_db *db, const vk_batch *b, int refused)
+static int copy_result(vk_db *db, const vk_rows *rows, int refused)
 {
     pg_conn *c = CONN(db);
     int rc = VK_OK, code = vk_errcode();
@@ -1224,13 +1224,13 @@ static int copy_result(vk_db *db, const vk_batch *b, int refused)
         if (PQresultStatus(res) == PGRES_COPY_IN)   /* the end did not get through */
             PQputCopyEnd(c->pg, "vekterdb could not finish the COPY");
         if (rc == VK_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
-            copy_failed(db, b, res);
+            copy_failed(db, rows, res);
             rc = vk_errcode();
         }
         PQclear(res);
     }
     if (rc == VK_OK && PQstatus(c->pg) == CONNECTION_BAD)
-        copy_failed(db, b, NULL);
+        copy_failed(db, rows, NULL);
     if (PQstatus(c->pg) == CONNECTION_BAD)
         mark_lost(c, 1);
     if (refused)
@@ -1238,7 +1238,7 @@ static int copy_result(vk_db *db, const vk_batch *b, int refused)
     return PQstatus(c->pg) == CONNECTION_BAD ? vk_errcode() : rc;
 }
 
-static int pg_insert(vk_db *db, const vk_batch *b)
+static int pg_insert(vk_db *db, const vk_rows *rows)
 {
     pg_conn *c = CONN(db);
     int binary = 1;
@@ -1257,11 +1257,33 @@ static int pg_insert(vk_db *db, const vk_batch *b)
     PQclear(res);
     if (!copying)
         return vk_fail(VK_ESQL, "cannot insert into table %s: the server did not start the COPY", db->table);
-    int rc = stream_rows(db, b, binary);
+    int rc = stream_rows(db, rows, binary);
     /* 0: data sent; >0: a value we refused (the COPY is cancelled) */
     int refused = rc != VK_OK && rc != VK_ESQL;
     PQputCopyEnd(c->pg, refused ? "vekterdb refused a value" : NULL);
-    return copy_result(db, b, refused);
+    return copy_result(db, rows, refused);
+}
+
+static int pg_table_exists(vk_db *db, const char *name, int *exists)
+{
+    /* to_regclass takes the quoted, schema-qualified name */
+    vk_buf q = {0};
+    int rc = VK_OK;
+    if (db->schema) {
+        rc |= vk_buf_ident(&q, db->schema);
+        rc |= vk_buf_adds(&q, ".");
+    }
+    rc |= vk_buf_ident(&q, name);
+    i64 n = 0;
+    vk_value p = {.type = VK_TEXT, .s = q.p, .len = q.len};
+    if (rc == VK_OK)
+        rc = vk_db_query_int(db, "SELECT CASE WHEN to_regclass($1) IS NULL THEN 0 ELSE 1 END", &p, 1, &n,
+                             NULL);
+    else
+        rc = VK_ENOMEM;
+    vk_buf_free(&q);
+    *exists = rc == VK_OK && n > 0;
+    return rc;
 }
 
 /* ---------- fetch by idx ---------- */
@@ -1420,6 +1442,7 @@ const vk_driver vk_pg_driver = {
     .placeholder = "$",
     .begin_sql = "BEGIN",
     .lock_writers = pg_lock_writers,
+    .index_name_qualified = 0,
     .connect = pg_connect,
     .disconnect = pg_disconnect,
     .exec = pg_exec,
@@ -1428,6 +1451,7 @@ const vk_driver vk_pg_driver = {
     .finish = pg_finish,
     .ncols = pg_ncols,
     .describe = pg_describe,
+    .table_exists = pg_table_exists,
     .insert = pg_insert,
     .fetch = pg_fetch,
     .sql_type = pg_sql_type,

@@ -1,5 +1,5 @@
 /* store_sqlite.c: the SQLite storage driver */
-#include "vk_internal.h"
+#include "vk_store.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -417,7 +417,24 @@ static char *insert_sql(const vk_db *db)
     return b.p;
 }
 
-static int sq_insert(vk_db *db, const vk_batch *b)
+static int sq_table_exists(vk_db *db, const char *name, int *exists)
+{
+    vk_buf sql = {0};
+    int rc = vk_buf_adds(&sql, "SELECT COUNT(*) FROM ");
+    if (db->schema) {
+        rc |= vk_buf_ident(&sql, db->schema);
+        rc |= vk_buf_adds(&sql, ".");
+    }
+    rc |= vk_buf_adds(&sql, "sqlite_master WHERE type = 'table' AND name = ?1");
+    i64 n = 0;
+    vk_value p = {.type = VK_TEXT, .s = name, .len = strlen(name)};
+    rc = rc ? VK_ENOMEM : vk_db_query_int(db, sql.p, &p, 1, &n, NULL);
+    vk_buf_free(&sql);
+    *exists = rc == VK_OK && n > 0;
+    return rc;
+}
+
+static int sq_insert(vk_db *db, const vk_rows *rows)
 {
     sq_conn *c = CONN(db);
     char *sql = insert_sql(db);
@@ -429,9 +446,9 @@ static int sq_insert(vk_db *db, const vk_batch *b)
     free(sql);
     if (rc)
         return rc;
-    for (i64 r = 0; r < b->rows->nrows && rc == VK_OK; r++) {
+    for (i64 r = 0; r < rows->nrows && rc == VK_OK; r++) {
         for (int i = 0; i < db->ncols; i++)
-            if (bind_value(st, i + 1, vk_rows_get(b->rows, r, i)) != SQLITE_OK) {
+            if (bind_value(st, i + 1, vk_rows_get(rows, r, i)) != SQLITE_OK) {
                 rc = sq_fail(c, 0, "cannot bind a record value");
                 break;
             }
@@ -440,7 +457,7 @@ static int sq_insert(vk_db *db, const vk_batch *b)
             if (s != SQLITE_DONE) {
                 char what[128];
                 snprintf(what, sizeof what, "cannot insert the record with idx %lld",
-                         (long long)vk_rows_get(b->rows, r, db->idx_col)->i);
+                         (long long)vk_rows_get(rows, r, db->idx_col)->i);
                 rc = sq_fail(c, s, what);
             }
         }
@@ -523,6 +540,7 @@ const vk_driver vk_sqlite_driver = {
     .name = "sqlite",
     .placeholder = "?",
     .begin_sql = "BEGIN IMMEDIATE",
+    .index_name_qualified = 1,
     .connect = sq_connect,
     .disconnect = sq_disconnect,
     .exec = sq_exec,
@@ -531,6 +549,7 @@ const vk_driver vk_sqlite_driver = {
     .finish = sq_finish,
     .ncols = sq_ncols,
     .describe = sq_describe,
+    .table_exists = sq_table_exists,
     .insert = sq_insert,
     .fetch = sq_fetch,
     .sql_type = sq_sql_type,

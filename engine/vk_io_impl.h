@@ -2,7 +2,7 @@
 #ifndef VK_IO_IMPL_H
 #define VK_IO_IMPL_H
 
-#include "vk_internal.h"
+#include "vk_base.h"
 #include "vk_io.h"
 
 struct vk_vfile {

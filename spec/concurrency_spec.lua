@@ -392,7 +392,7 @@ describe("concurrency contract", function()
     local file = path("h.index")
     a:create_index(file, "Flat", { metric = "l2" })
     a:close()
-    -- engine/index.c names them "<file>.tmp.<pid>" today; 999999 runs no process
+    -- engine/faiss_index.c names them "<file>.tmp.<pid>.<n>" (older versions "<file>.tmp.<pid>"); 999999 runs no process
     local stale = file .. ".tmp.999999"
     local f = assert(io.open(stale, "wb"))
     f:write(string.rep("\0", 4096))

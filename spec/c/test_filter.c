@@ -1,7 +1,7 @@
 /* test_filter.c: the FAISS entry points of faiss_ext.cpp (ID selectors,
  * explicit ids), filtered search, deletes and updates, through C only */
 #include "ctest.h"
-#include "vk_internal.h"
+#include "vk_search.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* test_trust.c: index files a table trusts (trust.c), through C only */
 #include "ctest.h"
-#include "vk_internal.h"
+#include "vk_account.h"
 
 #include <fcntl.h>
 #include <stdio.h>

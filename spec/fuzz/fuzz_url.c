@@ -1,5 +1,5 @@
 /* fuzz_url.c: arbitrary text as a database URL */
-#include "vk_internal.h"
+#include "vk_base.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 # faiss_reader runs with leak detection off: FAISS leaks the parts of an
 # index it had read when it rejects a file half way, and allocates whatever
 # sizes a file claims.  A table never hands FAISS a file it did not save
-# (engine/trust.c); fuzz_index checks that.
+# (engine/account_trust.c); fuzz_index checks that.
 # fuzz_config and fuzz_where run with leak detection off too: Lua's collector
 # frees an input's garbage during later inputs, so nearly every input ends
 # with more allocations than frees and libFuzzer reruns it under a full
@@ -46,7 +46,7 @@ test-valgrind: deps
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD = build-fuzz
 FUZZ_TARGETS = $(patsubst spec/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard spec/fuzz/fuzz_*.c))
-FUZZ_ENGINE_C = engine/codec.c engine/url.c engine/error.c engine/util.c
+FUZZ_ENGINE_C = engine/base_codec.c engine/base_url.c engine/base_error.c engine/base_util.c
 
 $(FUZZ_BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(FUZZ_ENGINE_C) $(ENGINE_HDR)
 	@mkdir -p $(dir $@)

@@ -1,5 +1,5 @@
-/* error.c: the per-thread last error that every engine call leaves behind */
-#include "vk_internal.h"
+/* base_error.c: the per-thread last error that every engine call leaves behind */
+#include "vk_base.h"
 
 #include <stdio.h>
 #include <string.h>

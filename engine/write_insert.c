@@ -1,6 +1,6 @@
-/* batch.c: records collected for one insert transaction, checked as they
+/* write_insert.c: records collected for one insert transaction, checked as they
  * arrive so that a bad record is refused before anything is written. */
-#include "vk_internal.h"
+#include "vk_write.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +8,8 @@
 
 vk_batch *vk_batch_new(vk_db *db, int compression_level)
 {
-    if (!db->table) {
-        vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
+    if (vk_db_need_table(db))
         return NULL;
-    }
     vk_batch *b = vk_calloc(1, sizeof *b);
     if (!b)
         return NULL;
@@ -317,7 +315,7 @@ int vk_batch_write(vk_db *db, vk_batch *b)
         return vk_fail(VK_ESTATE, "the index accounts for idx 0..%lld but the table's next idx is %lld",
                        (long long)db->covered - 1, (long long)b->first_idx);
     vk_rows_seal(b->rows);
-    if ((rc = db->drv->insert(db, b)))
+    if ((rc = db->drv->insert(db, b->rows)))
         return rc;
     if (ix && (rc = vk_index_add(ix, b->nrows, (const float *)b->vecs.p, b->first_idx)) == VK_OK) {
         db->covered = b->first_idx + b->nrows;

@@ -1,4 +1,4 @@
-/* catchup.c: the attached index against the table that other handles and
+/* account_index.c: the attached index against the table that other handles and
  * processes write: which ids it accounts for, adding what they committed,
  * a newer generation of a mapped file, saving it when it changed.
  *
@@ -8,7 +8,7 @@
  * covered..next-1.  Deleted records are tombstones that every search leaves
  * out, whatever this or another handle rebuilt.
  */
-#include "vk_internal.h"
+#include "vk_account.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,13 @@
 #define VK_CATCH_UP_BATCH 4096
 
 const char *vk_db_index_path(const vk_db *db) { return db->index_path; }
+
+int vk_db_need_index(const vk_db *db)
+{
+    if (!db->index)
+        return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one first");
+    return VK_OK;
+}
 
 const char *vk_db_params(const vk_db *db) { return db->params ? db->params : ""; }
 
@@ -131,55 +138,6 @@ int vk_db_open_index(vk_db *db, const char *path, int mmap, int trust)
     return rc;
 }
 
-int vk_db_live_ids_from(vk_db *db, i64 from, i64 **out, i64 *n)
-{
-    *out = NULL;
-    *n = 0;
-    int col = db->idx_col;
-    vk_buf where = {0}, order = {0};
-    int rc = vk_buf_ident(&where, db->idx_name);
-    rc |= vk_buf_printf(&where, " >= %s1", db->drv->placeholder);
-    rc |= vk_buf_adds(&order, "ORDER BY ");
-    rc |= vk_buf_ident(&order, db->idx_name);
-    vk_cursor *c = NULL;
-    vk_value p = {.type = VK_INT, .i = from};
-    if (rc == VK_OK)
-        rc = vk_db_select(db, &col, 1, where.p, &p, 1, order.p, &c);
-    else
-        rc = VK_ENOMEM;
-    vk_buf_free(&where);
-    vk_buf_free(&order);
-    i64 cap = 0, len = 0;
-    i64 *ids = NULL;
-    vk_rows *r = NULL;
-    while (rc == VK_OK && (rc = vk_cursor_next(c, 65536, &r)) == VK_OK && r) {
-        if (len + vk_rows_count(r) > cap) {
-            i64 ncap = cap ? cap : 1024;
-            while (len + vk_rows_count(r) > ncap)
-                ncap *= 2;
-            i64 *p2 = vk_realloc(ids, sizeof(i64) * (size_t)ncap);
-            if (!p2) {
-                vk_rows_free(r);
-                rc = VK_ENOMEM;
-                break;
-            }
-            ids = p2;
-            cap = ncap;
-        }
-        for (i64 i = 0; i < vk_rows_count(r); i++)
-            ids[len++] = vk_rows_get(r, i, 0)->i;
-        vk_rows_free(r);
-    }
-    vk_cursor_close(c);
-    if (rc) {
-        free(ids);
-        return rc;
-    }
-    *out = ids;
-    *n = len;
-    return VK_OK;
-}
-
 /* a mapped index cannot take vectors: a newer file of the same name, when
  * the table records one, replaces it */
 static int reload_newer(vk_db *db)
@@ -220,8 +178,9 @@ static int add_batch(vk_db *db, int explicit_ids, const i64 *ids, i64 m, const f
 int vk_db_catch_up(vk_db *db, i64 batch_size, vk_progress_fn fn, void *ud, int reload, i64 *added)
 {
     *added = 0;
-    if (!db->index)
-        return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one first");
+    int rc = vk_db_need_index(db);
+    if (rc)
+        return rc;
     if (batch_size <= 0)
         batch_size = VK_CATCH_UP_BATCH;
     i64 next = vk_db_next_idx(db);
@@ -236,7 +195,6 @@ int vk_db_catch_up(vk_db *db, i64 batch_size, vk_progress_fn fn, void *ud, int r
                            db->table, (long long)next);
         return VK_OK;
     }
-    int rc = VK_OK;
     if (db->index_mmap || !vk_index_is_trained(db->index)) {
         if (fn)
             fn(ud, 0, 0, "add");
@@ -322,5 +280,32 @@ int vk_db_save_index(vk_db *db)
     int rc = vk_db_write_index(db, db->index_path);
     if (rc == VK_OK)
         db->dirty = 0;
+    return rc;
+}
+
+int vk_db_index_lag(vk_db *db, int64_t *lag, int64_t *excess)
+{
+    *lag = *excess = 0;
+    int rc = vk_db_need_index(db);
+    if (rc)
+        return rc;
+    i64 next = vk_db_next_idx(db);
+    if (next < 0)
+        return vk_errcode();
+    i64 covered = db->covered;
+    if (covered > next)
+        *excess = covered - next;
+    if (covered >= next)
+        return VK_OK;
+    /* the live records it lacks (a deleted one needs no vector) */
+    vk_buf sql = {0};
+    rc = vk_buf_adds(&sql, "SELECT COUNT(*) FROM ");
+    rc |= vk_buf_adds(&sql, db->qtable);
+    rc |= vk_buf_adds(&sql, " WHERE ");
+    rc |= vk_buf_ident(&sql, db->idx_name);
+    rc |= vk_buf_printf(&sql, " >= %s1", db->drv->placeholder);
+    vk_value p = {.type = VK_INT, .i = covered};
+    rc = rc ? VK_ENOMEM : vk_db_query_int(db, sql.p, &p, 1, lag, NULL);
+    vk_buf_free(&sql);
     return rc;
 }

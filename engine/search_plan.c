@@ -1,4 +1,4 @@
-/* filter.c: filtered search.
+/* search_plan.c: filtered search.
  *
  * The database first counts a filter's matches, up to VK_FILTER_EXACT_MAX + 1;
  * a planner then chooses how candidates are proposed:
@@ -24,7 +24,7 @@
  * filtered query still short then gets an exact scan of the matches.  So
  * whenever at least k records match, k candidates come back.
  */
-#include "vk_internal.h"
+#include "vk_search.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -67,7 +67,7 @@ int vk_filter_new(vk_db *db, const char *where_sql, const vk_value *params, int 
 {
     *out = NULL;
     if (!db->table)
-        return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
+        return vk_db_need_table(db);
     vk_filter *f = vk_calloc(1, sizeof *f);
     if (!f)
         return VK_ENOMEM;

@@ -1,5 +1,5 @@
-/* rows.c: a block of result rows that owns its text and blob bytes */
-#include "vk_internal.h"
+/* base_rows.c: a block of result rows that owns its text and blob bytes */
+#include "vk_base.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,6 @@
-/* index.c: the FAISS index, through FAISS's C API */
-#include "vk_internal.h"
+/* faiss_index.c: the FAISS index, through FAISS's C API: reading, writing,
+ * adding, searching, runtime parameters */
+#include "vk_faiss.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -432,4 +433,13 @@ int vk_index_get_param(const vk_index *ix, const char *name, double *out)
     if (vk_faiss_get_param(ix->fi, name, out))
         return vk_fail(VK_EINVAL, "unknown FAISS runtime parameter '%s' for this index type", name);
     return VK_OK;
+}
+
+i64 vk_index_covered(vk_index *ix)
+{
+    struct FaissIndex_H *fi = vk_index_faiss(ix);
+    int64_t mx;
+    if (!vk_faiss_explicit_ids(fi) || vk_faiss_ids(fi, &mx, NULL, 0))
+        return vk_index_ntotal(ix);
+    return mx + 1;
 }

@@ -1,6 +1,6 @@
-/* codec.c: vectors as one zstd frame of little-endian float32 values,
+/* base_codec.c: vectors as one zstd frame of little-endian float32 values,
  * the same bytes the Python VekterDB stores; plus the exact metrics. */
-#include "vk_internal.h"
+#include "vk_base.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-/* search.c: FAISS candidates, reranked by the exact metric computed from the
+/* search_rerank.c: FAISS candidates, reranked by the exact metric computed from the
  * vectors stored in the table. */
-#include "vk_internal.h"
+#include "vk_search.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* trust.c: the index files a table trusts.
+/* account_trust.c: the index files a table trusts.
  *
  * FAISS's reader believes every size and count a file states; a damaged or
  * crafted file can make it allocate without bound or divide by zero, inside
@@ -22,11 +22,10 @@
  * is beyond this: write access to the index file is write access to the
  * index.
  */
-#include "vk_internal.h"
+#include "vk_account.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,40 +33,6 @@
 #include <unistd.h>
 
 #define FILES_SUFFIX "__vekterdb_index_files"
-
-int vk_sha256_fd(int fd, unsigned char digest[32], i64 *bytes)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        EVP_MD_CTX_free(ctx);
-        return vk_fail(VK_ENOMEM, "cannot start a SHA-256 digest");
-    }
-    enum { CHUNK = 1 << 20 };
-    unsigned char *buf = vk_malloc(CHUNK);
-    int rc = buf ? VK_OK : VK_ENOMEM;
-    i64 off = 0;
-    while (rc == VK_OK) {
-        ssize_t n = pread(fd, buf, CHUNK, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            rc = vk_fail(VK_EIO, "cannot read the index file: %s", strerror(errno));
-        else if (n == 0)
-            break;
-        else if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
-            rc = vk_fail(VK_ENOMEM, "SHA-256 digest failed");
-        else
-            off += n;
-    }
-    unsigned int len = 0;
-    if (rc == VK_OK && (!EVP_DigestFinal_ex(ctx, digest, &len) || len != 32))
-        rc = vk_fail(VK_ENOMEM, "SHA-256 digest failed");
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    if (bytes)
-        *bytes = off;
-    return rc;
-}
 
 static void to_hex(const unsigned char d[32], char hex[65])
 {
@@ -152,15 +117,16 @@ static int seal(void *ud, int fd)
 
 int vk_db_write_index(vk_db *db, const char *path)
 {
-    if (!db->table)
-        return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
-    if (!db->index)
-        return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one first");
+    int rc = vk_db_need_table(db);
+    if (rc == VK_OK)
+        rc = vk_db_need_index(db);
+    if (rc)
+        return rc;
     if (!path || !*path)
         return vk_fail(VK_EINVAL, "empty index file name");
     /* FAISS would write a mapped index's lists as a reference to the file
      * being replaced */
-    int rc = vk_index_check_writable(db->index);
+    rc = vk_index_check_writable(db->index);
     if (rc)
         return rc;
     seal_ctx c = {db, path, 0};
@@ -243,10 +209,10 @@ int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_in
 {
     *out = NULL;
     *gen = 0;
-    if (!db->table)
-        return vk_fail(VK_ESTATE, "no table: the handle is not bound to a table");
+    int rc = vk_db_need_table(db), again = 0;
+    if (rc)
+        return rc;
     vk_index_clean_temps(path);
-    int rc, again = 0;
     for (int tries = 0; tries < 5; tries++)
         if ((rc = read_once(db, path, mmap, trust, out, gen, &again)) == VK_OK || !again)
             break;

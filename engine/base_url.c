@@ -1,5 +1,5 @@
-/* url.c: SQLAlchemy-style database URLs */
-#include "vk_internal.h"
+/* base_url.c: SQLAlchemy-style database URLs */
+#include "vk_base.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
-/* util.c: allocation wrappers and a growable buffer */
-#include "vk_internal.h"
+/* base_util.c: allocation wrappers and a growable buffer */
+#include "vk_base.h"
 
 #include <stdio.h>
 #include <stdlib.h>
