@@ -80,4 +80,78 @@ describe("where-clauses", function()
     assert.truthy(H.error_of(vekterdb.and_, "n > 1"):find("and_ expects where-clause expressions", 1, true))
     assert.truthy(H.error_of(db.select, db, "n > 1"):find("select: expected a where-clause", 1, true))
   end)
+
+  -- an expression is a plain table: a copy with changed fields must never
+  -- put its own text into the SQL
+  local function forged(e, fields)
+    local f = setmetatable({}, getmetatable(e))
+    for k, v in pairs(e) do f[k] = v end
+    for k, v in pairs(fields) do f[k] = v end
+    return f
+  end
+
+  it("refuses a forged comparison operator in every statement", function()
+    local R = db.Record
+    local evil = forged(R.n:eq(-1), { sym = "= -1 OR 1 = 1 OR n =" })
+    local want = 'invalid where-clause: unknown comparison operator "= -1 OR 1 = 1 OR n ="'
+    assert.truthy(H.error_of(db.delete, db, evil):find("delete: " .. want, 1, true))
+    assert.truthy(H.error_of(db.update, db, evil, { x = 0 }):find("update: " .. want, 1, true))
+    assert.truthy(H.error_of(db.select, db, evil):find("select: " .. want, 1, true))
+    assert.truthy(H.error_of(db.delete, db, vekterdb.or_(R.n:eq(1), evil)):find(want, 1, true))
+    assert.truthy(H.error_of(db.delete, db, vekterdb.not_(evil)):find(want, 1, true))
+    assert.truthy(H.error_of(where.compile, evil, "?"):find(want, 1, true))
+    assert.truthy(H.error_of(tostring, evil):find(want, 1, true))
+    for _, sym in ipairs({ "==", "!=", "IS", "LIKE", "= ?1 --", 1, true }) do
+      assert.truthy(H.error_of(db.delete, db, forged(R.n:eq(1), { sym = sym }))
+        :find("unknown comparison operator", 1, true))
+    end
+    assert.are.equal(8, db:count())
+  end)
+
+  it("refuses forged columns, values, parts and nodes", function()
+    local R = db.Record
+    local function refused(e, msg)
+      local err = H.error_of(db.delete, db, e)
+      assert.truthy(err:find("delete: invalid where-clause: " .. msg, 1, true), err)
+    end
+    refused(forged(R.n:eq(1), { col = 1 }), "a column name must be a string, got number")
+    refused(forged(R.n:is_null(), { col = { "n" } }), "a column name must be a string, got table")
+    refused(forged(R.n:eq(1), { values = { {} } }), "a value must be a number, a string or a boolean, got table")
+    refused(forged(R.n:eq(1), { values = {} }), "cmp takes 1 values, got 0")
+    refused(forged(R.n:eq(1), { values = "1 OR 1=1" }), "values must be an array, got string")
+    refused(forged(R.n:eq(1), { values = { 0 / 0 } }), "NaN cannot be compared")
+    refused(forged(R.n:in_({ 1, 2 }), { values = { 1, print } }), "a value must be a number")
+    refused(forged(R.n:between(1, 2), { values = { 1 } }), "between takes 2 values, got 1")
+    refused(forged(R.name:like("a%"), { values = { 1 } }), "like needs a string pattern")
+    refused(forged(R.name:like("a%"), { escape = "'; --" }), "like: escape must be a single character")
+    refused(forged(R.n:eq(1), { op = "raw", sql = "1 = 1" }), 'unknown expression node "raw"')
+    local both = vekterdb.and_(R.n:eq(1), R.n:eq(2))
+    refused(forged(both, { parts = {} }), "and needs at least one expression")
+    refused(forged(both, { parts = { R.n:eq(1), "1 = 1" } }), "a part must be an expression, got string")
+    refused(forged(both, { parts = { R.n:eq(1), { op = "cmp", col = "n", sym = "= 1 OR 1 =", values = { 1 } } } }),
+      "unknown comparison operator")
+    local loop = forged(both, {})
+    loop.parts = { R.n:eq(1), loop }
+    refused(loop, "an expression contains itself")
+    refused(forged(vekterdb.not_(R.n:eq(1)), { parts = { R.n:eq(1), R.n:eq(2) } }), "not takes one expression")
+    -- a quoted name the table lacks is still only a name
+    local err = H.error_of(db.delete, db, forged(R.n:eq(1), { col = 'n" = 1 OR "n' }))
+    assert.truthy(err:find("unknown column", 1, true), err)
+    assert.are.equal(8, db:count())
+  end)
+
+  it("refuses a forged filter in search", function()
+    local ix = vekterdb.faiss.index_factory(2, "Flat", "l2")
+    local h = H.new({ columns = { { name = "n", type = "integer" } } })
+    h:insert({ { idx = 0, vector = { 1, 0 }, n = 1 }, { idx = 1, vector = { 0, 1 }, n = 2 } })
+    h:attach(ix)
+    h:sync_index_to_db()
+    local evil = forged(h.Record.n:eq(-1), { sym = "= -1 OR 1 = 1 OR n =" })
+    local err = H.error_of(h.search, h, { 1, 0 }, 2, "idx", { filter = evil })
+    assert.truthy(err:find("search: filter: invalid where-clause: unknown comparison operator", 1, true), err)
+    err = H.error_of(h.nearest_neighbors, h, "idx", { 0 }, 1, "idx", { filter = evil })
+    assert.truthy(err:find("invalid where-clause", 1, true), err)
+    assert.are.equal(1, #h:search({ 1, 0 }, 2, "idx", { filter = h.Record.n:eq(1) })[1].neighbors)
+    h:close()
+  end)
 end)

@@ -160,51 +160,96 @@ function M.record(columns, table_name)
   })
 end
 
+-- The SQL text of each comparison: an expression is a plain table anyone can
+-- copy and change, so compile() takes nothing from it into the text but a
+-- quoted column name and what this table maps its fields to.
+local SQL_OF_SYM = { ["="] = "=", ["<>"] = "<>", ["<"] = "<", ["<="] = "<=", [">"] = ">", [">="] = ">=" }
+
 --- Compiles an expression to SQL text and an array of values.
+-- Expressions are checked as they are read (a table changed or made by hand
+-- is refused with "invalid where-clause: ...", never spliced into the SQL).
 -- @param e expression
 -- @param ph placeholder style: "?" gives ?1 ?2 ..., "$" gives $1 $2 ...
 -- @param known optional set of column names to check against
 function M.compile(e, ph, known)
   check_expr(e, "compile")
   local params = {}
+  local function invalid(what, v)
+    if v ~= nil then what = what .. " " .. string.format("%q", tostring(v):sub(1, 40)) end
+    error("invalid where-clause: " .. what, 0)
+  end
   local function bind(v)
+    local t = type(v)
+    if t ~= "number" and t ~= "string" and t ~= "boolean" then
+      invalid("a value must be a number, a string or a boolean, got " .. t)
+    end
+    if v ~= v then invalid("NaN cannot be compared") end
     params[#params + 1] = v
     return ph .. #params
   end
   local function col(name)
+    if type(name) ~= "string" then invalid("a column name must be a string, got " .. type(name)) end
     if known and not known[name] then error("unknown column '" .. name .. "'", 0) end
     return quote_ident(name)
   end
-  local function emit(n)
+  local function values(n, count)
+    if type(n.values) ~= "table" then invalid("values must be an array, got " .. type(n.values)) end
+    if count and #n.values ~= count then
+      invalid(string.format("%s takes %d values, got %d", n.op, count, #n.values))
+    end
+    return n.values
+  end
+  local path = {}   -- the nodes being emitted: a table that holds itself is refused
+  local emit
+  local function sub(n)
+    if type(n) ~= "table" then invalid("a part must be an expression, got " .. type(n)) end
+    if path[n] then invalid("an expression contains itself") end
+    path[n] = true
+    local sql = emit(n)
+    path[n] = nil
+    return sql
+  end
+  function emit(n)
     local op = n.op
     if op == "and" or op == "or" then
+      if type(n.parts) ~= "table" or #n.parts == 0 then invalid(op .. " needs at least one expression") end
       local parts = {}
-      for i, p in ipairs(n.parts) do parts[i] = emit(p) end
+      for i = 1, #n.parts do parts[i] = sub(n.parts[i]) end
       return "(" .. table.concat(parts, op == "and" and " AND " or " OR ") .. ")"
     elseif op == "not" then
-      return "(NOT " .. emit(n.parts[1]) .. ")"
+      if type(n.parts) ~= "table" or #n.parts ~= 1 then invalid("not takes one expression") end
+      return "(NOT " .. sub(n.parts[1]) .. ")"
     elseif op == "cmp" then
-      return col(n.col) .. " " .. n.sym .. " " .. bind(n.values[1])
+      local sym = SQL_OF_SYM[n.sym]
+      if not sym then invalid("unknown comparison operator", n.sym) end
+      return col(n.col) .. " " .. sym .. " " .. bind(values(n, 1)[1])
     elseif op == "in" or op == "not_in" then
       local c = col(n.col)   -- checked even when the list is empty
-      if #n.values == 0 then return op == "in" and "(1 = 0)" or "(1 = 1)" end
+      if #values(n) == 0 then return op == "in" and "(1 = 0)" or "(1 = 1)" end
       local marks = {}
-      for i, v in ipairs(n.values) do marks[i] = bind(v) end
+      for i = 1, #n.values do marks[i] = bind(n.values[i]) end
       return c .. (op == "in" and " IN (" or " NOT IN (") .. table.concat(marks, ", ") .. ")"
     elseif op == "between" then
+      values(n, 2)
       return col(n.col) .. " BETWEEN " .. bind(n.values[1]) .. " AND " .. bind(n.values[2])
     elseif op == "like" then
+      if type(values(n, 1)[1]) ~= "string" then invalid("like needs a string pattern") end
       local s = col(n.col) .. " LIKE " .. bind(n.values[1])
-      if n.escape then s = s .. " ESCAPE " .. bind(n.escape) end
+      if n.escape ~= nil then
+        if type(n.escape) ~= "string" or #n.escape ~= 1 or n.escape == "\0" then
+          invalid("like: escape must be a single character other than NUL")
+        end
+        s = s .. " ESCAPE " .. bind(n.escape)
+      end
       return s
     elseif op == "null" then
       return col(n.col) .. " IS NULL"
     elseif op == "not_null" then
       return col(n.col) .. " IS NOT NULL"
     end
-    error("unknown expression node " .. tostring(op), 0)
+    invalid("unknown expression node", op)
   end
-  return emit(e), params
+  return sub(e), params
 end
 
 return M
