@@ -150,6 +150,7 @@ describe("callbacks", function()
   it("a callback cannot call the database it runs in", function()
     local db = H.new()
     db:insert(records(3))
+    db:create_index(H.path("nested.index"), "Flat", { metric = "l2" })
     local errs = {}
     local function try(name, fn, ...)
       local ok, err = pcall(fn, ...)
@@ -160,15 +161,16 @@ describe("callbacks", function()
         try("insert", db.insert, db, records(1, 900))
         try("count", db.count, db)
         try("delete", db.delete, db, db.Record.idx:ge(0))
+        try("search", db.search, db, { vec(1) }, 1, "idx")
         try("C insert", db._h.insert, db._h, records(1, 901), 10, 1, true)
       end
     end, 3), { progress = function()
-      if #errs < 5 then try("execute", db.execute, db, "DELETE FROM " .. db.table_name) end
+      if #errs < 6 then try("execute", db.execute, db, "DELETE FROM " .. db.table_name) end
     end })
     assert.are.equal(4, n)
-    local want = { insert = "insert", count = "count", delete = "delete", ["C insert"] = "insert",
-                   execute = "execute" }
-    assert.are.equal(5, #errs)
+    local want = { insert = "insert", count = "count", delete = "delete", search = "search",
+                   ["C insert"] = "insert", execute = "execute" }
+    assert.are.equal(6, #errs)
     for _, e in ipairs(errs) do
       assert.is_false(e[2], e[1])
       assert.truthy(e[3]:find(want[e[1]] .. ": cannot use the database while insert is running", 1, true), e[3])
