@@ -5,12 +5,19 @@
 #include "compat.h"
 #include "vekterdb.h"
 
+/* Metatable names.  Users hold Vector, Matrix and Index values themselves;
+ * the database handle and its cursors sit behind the Lua module's
+ * vekterdb.DB, so theirs say "core" and a type error never reads
+ * "vekterdb.DB expected, got vekterdb.DB". */
 #define LVK_VECTOR "vekterdb.Vector"
 #define LVK_MATRIX "vekterdb.Matrix"
 #define LVK_INDEX "vekterdb.Index"
-#define LVK_DB "vekterdb.DB"
-#define LVK_CURSOR "vekterdb.Cursor"
-#define LVK_BOX "vekterdb.Box"
+#define LVK_DB "vekterdb.core.DB"
+#define LVK_CURSOR "vekterdb.core.Cursor"
+#define LVK_BOX "vekterdb.core.Box"
+
+/* the field of every class's metatable that holds its methods */
+#define LVK_METHODS "__methods"
 
 /* float32 storage behind both Vector (n == 1) and Matrix */
 typedef struct lvk_mat {
@@ -48,6 +55,7 @@ void lvk_open_db(lua_State *L);
 extern const luaL_Reg lvk_db_funcs[];
 
 /* lvk_io.c: vector files (engine/vk_io.h) */
+void lvk_open_io(lua_State *L);
 extern const luaL_Reg lvk_io_funcs[];
 
 /* lvk_core.c */
@@ -58,5 +66,13 @@ int lvk_errorf(lua_State *L, const char *fmt, ...) __attribute__((format(printf,
 void **lvk_box(lua_State *L, void (*fn)(void *));
 void lvk_box_release(lua_State *L, int idx);  /* frees now */
 void lvk_setfuncs(lua_State *L, const luaL_Reg *l);
+/* Registers a userdata class, as liolib's createmeta does: the metatable
+ * `name` (its __name too) with the metamethods `meta`, and the methods in a
+ * table under LVK_METHODS, which is also __index unless meta has one (an
+ * __index function then looks methods up there).  With wrap, each method is
+ * a closure of wrap whose upvalues are the method and its luaL_Reg entry
+ * (a light userdata).  Leaves the stack as it was. */
+void lvk_newclass(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods,
+                  lua_CFunction wrap);
 
 #endif

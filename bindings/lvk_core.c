@@ -30,6 +30,34 @@ void lvk_setfuncs(lua_State *L, const luaL_Reg *l)
     }
 }
 
+void lvk_newclass(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods,
+                  lua_CFunction wrap)
+{
+    int own_index = 0;
+    luaL_newmetatable(L, name);   /* (it exists when the module is loaded again) */
+    lua_pushstring(L, name);      /* Lua 5.1 and LuaJIT do not set it */
+    lua_setfield(L, -2, "__name");
+    for (const luaL_Reg *l = meta; l && l->name; l++)
+        own_index |= !strcmp(l->name, "__index");
+    if (meta)
+        lvk_setfuncs(L, meta);
+    lua_newtable(L);
+    for (const luaL_Reg *l = methods; l && l->name; l++) {
+        lua_pushcfunction(L, l->func);
+        if (wrap) {
+            lua_pushlightuserdata(L, (void *)l);
+            lua_pushcclosure(L, wrap, 2);
+        }
+        lua_setfield(L, -2, l->name);
+    }
+    if (!own_index) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "__index");
+    }
+    lua_setfield(L, -2, LVK_METHODS);
+    lua_pop(L, 1);
+}
+
 /* ---------- boxes: C memory owned by a userdata until released ---------- */
 
 typedef struct lvk_boxed {
@@ -155,13 +183,12 @@ LVK_EXPORT int luaopen_vekterdb_core(lua_State *L)
 {
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
-    luaL_newmetatable(L, LVK_BOX);
-    lua_pushcfunction(L, box_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    static const luaL_Reg box_meta[] = {{"__gc", box_gc}, {NULL, NULL}};
+    lvk_newclass(L, LVK_BOX, box_meta, NULL, NULL);
     lvk_open_vector(L);
     lvk_open_index(L);
     lvk_open_db(L);
+    lvk_open_io(L);
     lua_newtable(L);
     lvk_setfuncs(L, core_funcs);
     lvk_setfuncs(L, lvk_vector_funcs);

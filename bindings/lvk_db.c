@@ -1,6 +1,7 @@
 /* lvk_db.c: the database handle and its cursors */
 #include "lvk.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,8 @@ typedef struct lvk_cursor lvk_cursor;
 typedef struct lvk_db {
     vk_db *db;
     lvk_cursor *cursors;   /* open cursors, closed with the handle */
+    int busy;              /* its methods running now, nested ones included */
+    const char *running;   /* the outermost one's name while busy */
 } lvk_db;
 
 struct lvk_cursor {
@@ -19,6 +22,7 @@ struct lvk_cursor {
     int *cols;             /* db column numbers */
     int ncols;
     int orphaned;          /* its database was closed under it */
+    int busy;              /* next() is running */
     lvk_cursor *next;
 };
 
@@ -75,9 +79,85 @@ static void cursor_release(lvk_cursor *c)
     c->cols = NULL;
 }
 
+/* ---------- the busy guard ----------
+ * A method can run Lua code while it holds engine state: a records iterator,
+ * a progress function, a record's or an options table's metamethods, a
+ * finalizer run by an allocation.  That code may close the handle or call it
+ * again.  So every method runs with the handle marked busy, in a protected
+ * call that clears the mark however it ends; close refuses a busy handle and
+ * the other methods refuse to run inside one (info and columns, which only
+ * read what the handle already holds, and a cursor's next may). */
+
+/* the bad argument arg of the running method, worded as luaL_argerror words
+ * a method's (Lua cannot name a function run by lua_pcall) */
+static int arg_error(lua_State *L, int arg, const char *msg)
+{
+    lvk_db *h = toh(L, 1);
+    return lvk_errorf(L, "bad argument #%d to '%s' (%s)", arg - 1, h->running ? h->running : "?", msg);
+}
+
+static void check_table(lua_State *L, int arg)
+{
+    if (!lua_istable(L, arg)) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "table expected, got %s", luaL_typename(L, arg));
+        arg_error(L, arg, msg);
+    }
+}
+
+/* calls the function at upvalue fn with this call's arguments, in a
+ * protected call, while h is busy with name; returns lua_pcall's status
+ * with the results (or the error) above the arguments */
+static int call_busy(lua_State *L, lvk_db *h, const char *name, int fn)
+{
+    int n = lua_gettop(L);
+    lua_pushvalue(L, fn);
+    for (int i = 1; i <= n; i++)   /* the arguments stay below: h is kept alive */
+        lua_pushvalue(L, i);
+    if (h->busy++ == 0)
+        h->running = name;
+    int rc = lua_pcall(L, n, LUA_MULTRET, 0);
+    if (--h->busy == 0)
+        h->running = NULL;
+    return rc;
+}
+
+static int h_close(lua_State *L);
+static int h_info(lua_State *L);
+static int h_columns(lua_State *L);
+static int h_index(lua_State *L);
+static int h_index_file(lua_State *L);
+static int h_params(lua_State *L);
+
+/* methods that only read what the handle holds: callbacks may call them */
+static int reads_only(lua_CFunction f)
+{
+    return f == h_info || f == h_columns || f == h_index || f == h_index_file || f == h_params;
+}
+
+/* every method of the handle: upvalues are the method and its luaL_Reg */
+static int db_call(lua_State *L)
+{
+    const luaL_Reg *m = lua_touserdata(L, lua_upvalueindex(2));
+    lvk_db *h = toh(L, 1);
+    if (m->func == h_close)
+        return h_close(L);
+    if (h->busy && !reads_only(m->func))
+        return lvk_errorf(L, "%s: cannot use the database while %s is running (called from its callback)",
+                          m->name, h->running);
+    int n = lua_gettop(L);
+    if (call_busy(L, h, m->name, lua_upvalueindex(1)))
+        return lua_error(L);
+    return lua_gettop(L) - n;
+}
+
+/* close, __close and __gc (which never meets a busy handle: a running
+ * method holds it on the stack) */
 static int h_close(lua_State *L)
 {
     lvk_db *h = toh(L, 1);
+    if (h->busy)
+        return lvk_errorf(L, "close: cannot close the database while %s is running", h->running);
     while (h->cursors) {
         h->cursors->orphaned = 1;
         cursor_release(h->cursors);
@@ -91,9 +171,9 @@ static int h_tostring(lua_State *L)
 {
     lvk_db *h = toh(L, 1);
     if (!h->db)
-        lua_pushliteral(L, "vekterdb.DB (closed)");
+        lua_pushliteral(L, LVK_DB " (closed)");
     else
-        lua_pushfstring(L, "vekterdb.DB(%s, %s): %p", vk_db_driver(h->db),
+        lua_pushfstring(L, LVK_DB "(%s, %s): %p", vk_db_driver(h->db),
                         vk_db_table(h->db) ? vk_db_table(h->db) : "-", (void *)h);
     return 1;
 }
@@ -112,6 +192,8 @@ static int h_open(lua_State *L)
     lvk_db *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->db = NULL;
     h->cursors = NULL;
+    h->busy = 0;
+    h->running = NULL;
     luaL_getmetatable(L, LVK_DB);
     lua_setmetatable(L, -2);
     if (vk_db_open(&h->db, url, opts, nopts))
@@ -254,6 +336,11 @@ static int h_find_gap(lua_State *L)
 static int h_attach(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
+    if (!lua_isnoneornil(L, 2) && !luaL_testudata(L, 2, LVK_INDEX)) {
+        char msg[64];
+        snprintf(msg, sizeof msg, LVK_INDEX " expected, got %s", luaL_typename(L, 2));
+        return arg_error(L, 2, msg);
+    }
     vk_index *ix = lua_isnoneornil(L, 2) ? NULL : lvk_checkindex(L, 2);
     const char *path = lua_isnoneornil(L, 3) ? NULL : cstr(L, 3, "the index file name");
     if (vk_db_attach(db, ix, path))
@@ -634,12 +721,12 @@ static int h_insert(lua_State *L)
     vk_db *db = checkdb(L, 1);
     int is_fn = lua_isfunction(L, 2);
     if (!is_fn && !lua_istable(L, 2))
-        return luaL_argerror(L, 2, "records must be an array or an iterator function");
+        return arg_error(L, 2, "records must be an array or an iterator function");
     int64_t batch_size, level;
     if (!lvk_tointeger(L, 3, &batch_size) || batch_size <= 0)
-        return luaL_argerror(L, 3, "batch_size must be a positive integer");
+        return arg_error(L, 3, "batch_size must be a positive integer");
     if (!lvk_tointeger(L, 4, &level))
-        return luaL_argerror(L, 4, "compression_level must be an integer");
+        return arg_error(L, 4, "compression_level must be an integer");
     int serialize = lua_toboolean(L, 5);
     lua_settop(L, 6);
     progress p = {L, lua_isfunction(L, 6) ? 6 : 0};
@@ -698,20 +785,20 @@ static int h_insert_matrix(lua_State *L)
     vk_db *db = checkdb(L, 1);
     lvk_mat *m = lvk_tomat(L, 2);
     if (!m)
-        return luaL_argerror(L, 2, "expected a vekterdb.matrix");
+        return arg_error(L, 2, "expected a vekterdb.matrix");
     int has_first = !lua_isnoneornil(L, 3);
     int64_t first = 0, batch_size, level;
     if (has_first && (!lvk_tointeger(L, 3, &first) || first < 0))
-        return luaL_argerror(L, 3, "the first idx must be a non-negative integer");
-    luaL_checktype(L, 4, LUA_TTABLE);
-    luaL_checktype(L, 5, LUA_TTABLE);
+        return arg_error(L, 3, "the first idx must be a non-negative integer");
+    check_table(L, 4);
+    check_table(L, 5);
     if (!lvk_tointeger(L, 6, &batch_size) || batch_size <= 0)
-        return luaL_argerror(L, 6, "batch_size must be a positive integer");
+        return arg_error(L, 6, "batch_size must be a positive integer");
     if (!lvk_tointeger(L, 7, &level))
-        return luaL_argerror(L, 7, "compression_level must be an integer");
+        return arg_error(L, 7, "compression_level must be an integer");
     int ncols = (int)lua_rawlen(L, 4);
     if ((int)lua_rawlen(L, 5) != ncols)
-        return luaL_argerror(L, 5, "one array of values per column name");
+        return arg_error(L, 5, "one array of values per column name");
     lua_settop(L, 8);
     progress p = {L, lua_isfunction(L, 8) ? 8 : 0};
     int *cols = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 1), 0);   /* 9 */
@@ -1109,7 +1196,7 @@ static int h_update(lua_State *L)
     const char *where = optcstr(L, 2, "the where-clause");
     int nparams;
     vk_value *params = checkparams(L, 3, &nparams);   /* 5 */
-    luaL_checktype(L, 4, LUA_TTABLE);
+    check_table(L, 4);
     int n = 0;
     lua_pushnil(L);
     while (lua_next(L, 4)) {
@@ -1193,7 +1280,7 @@ static int h_index_lag(lua_State *L)
 static int h_fetch(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
+    check_table(L, 2);
     int64_t n = (int64_t)lua_rawlen(L, 2);
     int ncols;
     int *cols = checkcols(L, db, 3, &ncols);   /* 4 */
@@ -1321,10 +1408,35 @@ static int cur_next(lua_State *L)
     return 1;
 }
 
+/* close, __close and __gc */
 static int cur_close(lua_State *L)
 {
-    cursor_release(tocursor(L, 1));
+    lvk_cursor *c = tocursor(L, 1);
+    if (c->busy)
+        return lvk_errorf(L, "close: cannot close a cursor while its next is running");
+    cursor_release(c);
     return 0;
+}
+
+/* the methods of a cursor: next runs with the cursor and its database busy
+ * (the database may already be: a cursor can be read from a callback) */
+static int cur_call(lua_State *L)
+{
+    const luaL_Reg *m = lua_touserdata(L, lua_upvalueindex(2));
+    lvk_cursor *c = tocursor(L, 1);
+    if (m->func == cur_close)
+        return cur_close(L);
+    if (c->busy)
+        return lvk_errorf(L, "%s: the cursor is already running", m->name);
+    if (!c->owner)
+        return m->func(L);   /* finished, closed or orphaned: holds nothing */
+    int n = lua_gettop(L);
+    c->busy = 1;
+    int rc = call_busy(L, c->owner, "select", lua_upvalueindex(1));
+    c->busy = 0;
+    if (rc)
+        return lua_error(L);
+    return lua_gettop(L) - n;
 }
 
 /* ---------- sampling and index maintenance ---------- */
@@ -1335,9 +1447,9 @@ static int h_sample(lua_State *L)
     vk_db *db = checkdb(L, 1);
     int64_t n, seed = 0x5eed;
     if (!lvk_tointeger(L, 2, &n) || n < 0)
-        return luaL_argerror(L, 2, "sample size must be a non-negative integer");
+        return arg_error(L, 2, "sample size must be a non-negative integer");
     if (!lua_isnoneornil(L, 3) && !lvk_tointeger(L, 3, &seed))
-        return luaL_argerror(L, 3, "seed must be an integer");
+        return arg_error(L, 3, "seed must be an integer");
     float *x;
     int64_t got;
     if (vk_db_sample_vectors(db, n, (uint64_t)seed, &x, &got))
@@ -1356,7 +1468,7 @@ static int h_train(lua_State *L)
     vk_db *db = checkdb(L, 1);
     int64_t n;
     if (!lvk_tointeger(L, 2, &n) || n < 0)
-        return luaL_argerror(L, 2, "sample_size must be a non-negative integer");
+        return arg_error(L, 2, "sample_size must be a non-negative integer");
     progress p = {L, lua_isfunction(L, 3) ? 3 : 0};
     if (vk_db_train_index(db, n, call_progress, &p))
         return lvk_error(L);
@@ -1369,7 +1481,7 @@ static int h_sync(lua_State *L)
     vk_db *db = checkdb(L, 1);
     int64_t bs, added;
     if (!lvk_tointeger(L, 2, &bs) || bs <= 0)
-        return luaL_argerror(L, 2, "batch_size must be a positive integer");
+        return arg_error(L, 2, "batch_size must be a positive integer");
     const char *path = optcstr(L, 3, "the index file name");
     progress p = {L, lua_isfunction(L, 4) ? 4 : 0};
     if (vk_db_sync_index(db, bs, path, call_progress, &p, &added))
@@ -1395,26 +1507,13 @@ static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_clos
 
 const luaL_Reg lvk_db_funcs[] = {{"open", h_open}, {NULL, NULL}};
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
-                      lua_CFunction tostring)
-{
-    luaL_newmetatable(L, name);
-    lua_newtable(L);
-    lvk_setfuncs(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__close");
-    if (tostring) {
-        lua_pushcfunction(L, tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-}
+static const luaL_Reg db_meta[] = {{"__gc", h_close}, {"__close", h_close},
+                                   {"__tostring", h_tostring}, {NULL, NULL}};
+
+static const luaL_Reg cursor_meta[] = {{"__gc", cur_close}, {"__close", cur_close}, {NULL, NULL}};
 
 void lvk_open_db(lua_State *L)
 {
-    new_class(L, LVK_DB, db_methods, h_close, h_tostring);
-    new_class(L, LVK_CURSOR, cursor_methods, cur_close, NULL);
+    lvk_newclass(L, LVK_DB, db_meta, db_methods, db_call);
+    lvk_newclass(L, LVK_CURSOR, cursor_meta, cursor_methods, cur_call);
 }

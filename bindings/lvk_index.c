@@ -177,7 +177,7 @@ static int ix_index(lua_State *L)
         lua_pushstring(L, vk_index_metric(ix) == VK_METRIC_L2 ? "l2" : "inner_product");
     else {
         luaL_getmetatable(L, LVK_INDEX);
-        lua_getfield(L, -1, "__methods");
+        lua_getfield(L, -1, LVK_METHODS);
         lua_getfield(L, -1, k);
     }
     return 1;
@@ -201,19 +201,10 @@ static const luaL_Reg ix_methods[] = {{"write", ix_write}, {"set_parameters", ix
 const luaL_Reg lvk_index_funcs[] = {{"index_factory", ix_factory}, {"read_index", ix_read},
                                     {NULL, NULL}};
 
+static const luaL_Reg ix_meta[] = {{"__index", ix_index}, {"__gc", ix_gc}, {"__close", ix_gc},
+                                   {"__tostring", ix_tostring}, {NULL, NULL}};
+
 void lvk_open_index(lua_State *L)
 {
-    luaL_newmetatable(L, LVK_INDEX);
-    lua_pushcfunction(L, ix_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, ix_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, ix_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, ix_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_newtable(L);
-    lvk_setfuncs(L, ix_methods);
-    lua_setfield(L, -2, "__methods");
-    lua_pop(L, 1);
+    lvk_newclass(L, LVK_INDEX, ix_meta, ix_methods, NULL);
 }

@@ -34,8 +34,6 @@ typedef struct lvk_vwriter {
     int done;   /* closed or aborted */
 } lvk_vwriter;
 
-static void push_meta(lua_State *L, const char *name);
-
 /* ---------- arguments ---------- */
 
 static vk_vformat check_format(lua_State *L, int idx, vk_vformat dflt)
@@ -78,7 +76,7 @@ static vk_vfile *push_vfile(lua_State *L, const char *path, vk_vformat fmt, cons
 {
     lvk_vfile *p = lua_newuserdatauv(L, sizeof *p, 0);
     p->f = NULL;
-    push_meta(L, LVK_VFILE);
+    luaL_getmetatable(L, LVK_VFILE);
     lua_setmetatable(L, -2);
     if (vk_vfile_open(&p->f, path, fmt, dataset))
         lvk_error(L);
@@ -221,7 +219,7 @@ static int vf_index(lua_State *L)
     lvk_vfile *p = tovfile(L, 1);
     const char *k = luaL_checkstring(L, 2);
     lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
+    lua_getfield(L, -1, LVK_METHODS);
     lua_getfield(L, -1, k);
     if (!lua_isnil(L, -1))
         return 1;
@@ -343,7 +341,7 @@ static int io_writer(lua_State *L)
     p->d = d;
     p->rows = 0;
     p->done = 1;
-    push_meta(L, LVK_VWRITER);
+    luaL_getmetatable(L, LVK_VWRITER);
     lua_setmetatable(L, -2);
     if (vk_vwriter_open(&p->w, path, fmt, d))
         return lvk_error(L);
@@ -403,7 +401,7 @@ static int vw_index(lua_State *L)
     lvk_vwriter *p = tovwriter(L, 1);
     const char *k = luaL_checkstring(L, 2);
     lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
+    lua_getfield(L, -1, LVK_METHODS);
     lua_getfield(L, -1, k);
     if (!lua_isnil(L, -1))
         return 1;
@@ -564,38 +562,18 @@ static const luaL_Reg vfile_methods[] = {{"read", vf_read},     {"read_ids", vf_
 static const luaL_Reg vwriter_methods[] = {
     {"write", vw_write}, {"close", vw_close}, {"abort", vw_abort}, {NULL, NULL}};
 
-static void set_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction index, lua_CFunction gc, lua_CFunction close,
-                      lua_CFunction tostring)
-{
-    lua_newtable(L);
-    lvk_setfuncs(L, methods);
-    lua_setfield(L, -2, "methods");
-    lua_pushcfunction(L, index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushstring(L, name);
-    lua_setfield(L, -2, "__name");
-}
+static const luaL_Reg vfile_meta[] = {{"__index", vf_index},       {"__gc", vf_close},
+                                      {"__close", vf_close},       {"__tostring", vf_tostring},
+                                      {"__len", vf_len},           {NULL, NULL}};
 
-/* pushes the metatable of VectorFile or VectorWriter, made on first use:
- * registering lvk_io_funcs is all luaopen has to do */
-static void push_meta(lua_State *L, const char *name)
+static const luaL_Reg vwriter_meta[] = {{"__index", vw_index},     {"__gc", vw_abort},
+                                        {"__close", vw_toclose},   {"__tostring", vw_tostring},
+                                        {NULL, NULL}};
+
+void lvk_open_io(lua_State *L)
 {
-    if (!luaL_newmetatable(L, name))
-        return;
-    if (!strcmp(name, LVK_VFILE)) {
-        set_class(L, name, vfile_methods, vf_index, vf_close, vf_close, vf_tostring);
-        lua_pushcfunction(L, vf_len);
-        lua_setfield(L, -2, "__len");
-    } else {
-        set_class(L, name, vwriter_methods, vw_index, vw_abort, vw_toclose, vw_tostring);
-    }
+    lvk_newclass(L, LVK_VFILE, vfile_meta, vfile_methods, NULL);
+    lvk_newclass(L, LVK_VWRITER, vwriter_meta, vwriter_methods, NULL);
 }
 
 const luaL_Reg lvk_io_funcs[] = {

@@ -233,7 +233,7 @@ static int v_index(lua_State *L)
         return 1;
     }
     luaL_getmetatable(L, LVK_VECTOR);
-    lua_getfield(L, -1, "__methods");
+    lua_getfield(L, -1, LVK_METHODS);
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
     if (lua_isnil(L, -1) && lua_type(L, 2) == LUA_TSTRING && !strcmp(lua_tostring(L, 2), "d"))
@@ -266,7 +266,7 @@ static int m_index(lua_State *L)
     if (k && !strcmp(k, "d"))
         return lvk_pushint64(L, m->d), 1;
     luaL_getmetatable(L, LVK_MATRIX);
-    lua_getfield(L, -1, "__methods");
+    lua_getfield(L, -1, LVK_METHODS);
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
     return 1;
@@ -397,31 +397,18 @@ static const luaL_Reg mat_methods[] = {
 
 const luaL_Reg lvk_vector_funcs[] = {{"vector", v_new}, {"matrix", m_new}, {NULL, NULL}};
 
-static void new_meta(lua_State *L, const char *name, lua_CFunction idx, lua_CFunction newidx)
-{
-    luaL_newmetatable(L, name);
-    lua_pushcfunction(L, idx);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, newidx);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, mat_len);
-    lua_setfield(L, -2, "__len");
-    lua_pushcfunction(L, mat_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, mat_eq);
-    lua_setfield(L, -2, "__eq");
-    lua_newtable(L);
-    lvk_setfuncs(L, mat_methods);
-    lua_setfield(L, -2, "__methods");
-    lua_pushstring(L, name);
-    lua_setfield(L, -2, "__name");
-    lua_pop(L, 1);
-}
+static const luaL_Reg v_meta[] = {{"__index", v_index},       {"__newindex", v_newindex},
+                                  {"__len", mat_len},         {"__tostring", mat_tostring},
+                                  {"__eq", mat_eq},           {NULL, NULL}};
+
+static const luaL_Reg m_meta[] = {{"__index", m_index},       {"__newindex", m_newindex},
+                                  {"__len", mat_len},         {"__tostring", mat_tostring},
+                                  {"__eq", mat_eq},           {NULL, NULL}};
 
 void lvk_open_vector(lua_State *L)
 {
-    new_meta(L, LVK_VECTOR, v_index, v_newindex);
-    new_meta(L, LVK_MATRIX, m_index, m_newindex);
+    lvk_newclass(L, LVK_VECTOR, v_meta, mat_methods, NULL);
+    lvk_newclass(L, LVK_MATRIX, m_meta, mat_methods, NULL);
     /* Lua 5.1 and LuaJIT compare a Vector with a Matrix only when both hold
      * the same __eq function object */
     luaL_getmetatable(L, LVK_VECTOR);

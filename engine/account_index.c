@@ -65,9 +65,9 @@ static char *merge_params(const char *old, const char *add)
 
 int vk_db_set_params(vk_db *db, const char *params)
 {
-    if (!db->index)
-        return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one first");
-    int rc = vk_index_set_params(db->index, params);
+    int rc = vk_db_need_index(db);
+    if (rc == VK_OK)
+        rc = vk_index_set_params(db->index, params);
     if (rc)
         return rc;
     char *merged = merge_params(db->params, params);
@@ -96,17 +96,26 @@ static int set_path(vk_db *db, const char *path)
     return VK_OK;
 }
 
+/* the index's dimension against the table's vectors (file: for the message) */
+static int check_dim(vk_db *db, const vk_index *ix, const char *file)
+{
+    i64 d = db->table ? vk_db_dim(db) : 0;
+    if (d < 0)
+        return vk_errcode();
+    if (d == 0 || d == vk_index_d(ix))
+        return VK_OK;
+    if (file)
+        return vk_fail(VK_EINVAL, "index file %s has dimension %d but table %s holds %lld-d vectors",
+                       file, vk_index_d(ix), db->table, (long long)d);
+    return vk_fail(VK_EINVAL, "index dimension %d does not match the table's %lld", vk_index_d(ix),
+                   (long long)d);
+}
+
 int vk_db_attach(vk_db *db, vk_index *ix, const char *path)
 {
-    if (ix && db->table) {
-        i64 d = vk_db_dim(db);
-        if (d < 0)
-            return vk_errcode();
-        if (d > 0 && d != vk_index_d(ix))
-            return vk_fail(VK_EINVAL, "index dimension %d does not match the table's %lld",
-                           vk_index_d(ix), (long long)d);
-    }
-    int rc = set_path(db, ix ? path : NULL);
+    int rc = ix ? check_dim(db, ix, NULL) : VK_OK;
+    if (rc == VK_OK)
+        rc = set_path(db, ix ? path : NULL);
     if (rc)
         return rc;
     vk_index_retain(ix);
@@ -124,14 +133,9 @@ int vk_db_open_index(vk_db *db, const char *path, int mmap, int trust)
     int rc = vk_db_read_index_gen(db, path, mmap, trust, &ix, &gen);
     if (rc)
         return rc;
-    i64 d = vk_db_dim(db);
-    if (d > 0 && d != vk_index_d(ix)) {
-        rc = vk_fail(VK_EINVAL, "index file %s has dimension %d but table %s holds %lld-d vectors",
-                     path, vk_index_d(ix), db->table, (long long)d);
-        vk_index_release(ix);
-        return rc;
-    }
-    rc = vk_db_attach(db, ix, path);
+    rc = check_dim(db, ix, path);
+    if (rc == VK_OK)
+        rc = vk_db_attach(db, ix, path);
     vk_index_release(ix);
     if (rc == VK_OK)
         db->index_gen = gen;

@@ -616,7 +616,7 @@ end
 
 -- a long in_ list is run as several queries: databases cap bound values
 local function split_in(self, expr)
-  if where.is_expr(expr) and expr.op == "in" and #expr.values > IN_CHUNK then
+  if where.is_expr(expr) and expr.op == "in" and type(expr.values) == "table" and #expr.values > IN_CHUNK then
     local parts = {}
     for s = 1, #expr.values, IN_CHUNK do
       local chunk = {}

@@ -128,6 +128,41 @@ describe("misuse from Lua", function()
     for _ in it2 do n = n + 1 end
     assert.are.equal(3, n)   -- the cursor kept its connection alive
   end)
+
+  it("names the C handle's types apart from the Lua objects", function()
+    local db = H.new()
+    db:insert({ { vector = { 1, 2 } } })
+    -- the Lua object handed to a method of the C handle it wraps
+    local err = H.error_of(db._h.count, db)
+    assert.truthy(err:find("vekterdb.core.DB expected", 1, true), err)
+    assert.is_nil(err:find("expected, got vekterdb.DB", 1, true) and err:find("vekterdb.DB expected", 1, true))
+    assert.truthy(tostring(db._h):find("^vekterdb%.core%.DB%("))
+    assert.truthy(H.error_of(db._h.attach, db._h, db):find("vekterdb.Index expected", 1, true))
+    -- one way to make a class: __name, and the methods under __methods
+    local ix = vekterdb.faiss.index_factory(2, "Flat", "l2")
+    local cur = db._h:select({ "idx" })
+    local vio = require "vekterdb.io"
+    local path = H.path("names.fvecs")
+    local w = vio.writer(path, 2)
+    for name, obj in pairs({ ["vekterdb.core.DB"] = db._h, ["vekterdb.core.Cursor"] = cur,
+                             ["vekterdb.Index"] = ix, ["vekterdb.Vector"] = vekterdb.vector(2),
+                             ["vekterdb.Matrix"] = vekterdb.matrix(1, 2),
+                             ["vekterdb.VectorWriter"] = w }) do
+      local mt = getmetatable(obj)
+      assert.are.equal(name, mt.__name)
+      assert.are.equal("table", type(mt.__methods), name)
+      assert.is_nil(mt.methods, name)
+    end
+    w:write(vekterdb.matrix(1, 2))
+    w:close()
+    local f = vio.open(path)
+    assert.are.equal("vekterdb.VectorFile", getmetatable(f).__name)
+    assert.are.equal("function", type(getmetatable(f).__methods.read))
+    f:close()
+    assert.are.equal(getmetatable(db._h).__index, getmetatable(db._h).__methods)
+    cur:close()
+    db:close()
+  end)
 end)
 
 describe("where-clauses found by fuzz_where", function()
