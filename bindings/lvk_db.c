@@ -12,6 +12,7 @@ typedef struct lvk_db {
     lvk_cursor *cursors;   /* open cursors, closed with the handle */
     int busy;              /* its methods running now, nested ones included */
     const char *running;   /* the outermost one's name while busy */
+    char *warning;         /* a failed index save after committed rows, until read */
 } lvk_db;
 
 struct lvk_cursor {
@@ -128,11 +129,30 @@ static int h_columns(lua_State *L);
 static int h_index(lua_State *L);
 static int h_index_file(lua_State *L);
 static int h_params(lua_State *L);
+static int h_warning(lua_State *L);
+static int h_insert(lua_State *L);
+static int h_insert_matrix(lua_State *L);
+static int h_update(lua_State *L);
 
 /* methods that only read what the handle holds: callbacks may call them */
 static int reads_only(lua_CFunction f)
 {
-    return f == h_info || f == h_columns || f == h_index || f == h_index_file || f == h_params;
+    return f == h_info || f == h_columns || f == h_index || f == h_index_file || f == h_params ||
+           f == h_warning;
+}
+
+/* After a write that may have added vectors, however it ended: the engine
+ * saves the index file when it changed.  The rows are committed, so a
+ * failed save is a warning for h:warning(), never the call's error (a
+ * caller would insert the rows again). */
+static void save_after(lvk_db *h, lua_CFunction f)
+{
+    if (h->busy || !h->db || (f != h_insert && f != h_insert_matrix && f != h_update))
+        return;
+    if (vk_db_save_index(h->db) == VK_OK)
+        return;
+    free(h->warning);
+    h->warning = strdup(vk_errmsg());
 }
 
 /* every method of the handle: upvalues are the method and its luaL_Reg */
@@ -146,7 +166,9 @@ static int db_call(lua_State *L)
         return lvk_errorf(L, "%s: cannot use the database while %s is running (called from its callback)",
                           m->name, h->running);
     int n = lua_gettop(L);
-    if (call_busy(L, h, m->name, lua_upvalueindex(1)))
+    int rc = call_busy(L, h, m->name, lua_upvalueindex(1));
+    save_after(h, m->func);
+    if (rc)
         return lua_error(L);
     return lua_gettop(L) - n;
 }
@@ -164,6 +186,8 @@ static int h_close(lua_State *L)
     }
     vk_db_close(h->db);
     h->db = NULL;
+    free(h->warning);
+    h->warning = NULL;
     return 0;
 }
 
@@ -190,10 +214,7 @@ static int h_open(lua_State *L)
         lua_pop(L, 1);   /* the string stays alive in the table */
     }
     lvk_db *h = lua_newuserdatauv(L, sizeof *h, 0);
-    h->db = NULL;
-    h->cursors = NULL;
-    h->busy = 0;
-    h->running = NULL;
+    memset(h, 0, sizeof *h);   /* closed until connected */
     luaL_getmetatable(L, LVK_DB);
     lua_setmetatable(L, -2);
     if (vk_db_open(&h->db, url, opts, nopts))
@@ -348,17 +369,18 @@ static int h_attach(lua_State *L)
     return 0;
 }
 
-/* save_index() -> true, or nil and the message: saves the attached index to
- * its file when it changed (a failure after committed rows is the
- * caller's warning, not an error) */
-static int h_save_index(lua_State *L)
+/* warning() -> what the last write left undone (its index file could not
+ * be saved after the rows were committed), once; nil when nothing */
+static int h_warning(lua_State *L)
 {
-    if (vk_db_save_index(checkdb(L, 1))) {
+    lvk_db *h = toh(L, 1);
+    if (!h->warning) {
         lua_pushnil(L);
-        lua_pushstring(L, vk_errmsg());
-        return 2;
+        return 1;
     }
-    lua_pushboolean(L, 1);
+    lua_pushstring(L, h->warning);
+    free(h->warning);
+    h->warning = NULL;
     return 1;
 }
 
@@ -1499,7 +1521,7 @@ static const luaL_Reg db_methods[] = {
     {"train", h_train},       {"sync", h_sync},           {"delete", h_delete},
     {"update", h_update},     {"deleted", h_deleted},     {"rebuild", h_rebuild},
     {"index_lag", h_index_lag}, {"read_index", h_read_index}, {"write_index", h_write_index},
-    {"save_index", h_save_index}, {"index_file", h_index_file}, {"open_index", h_open_index},
+    {"warning", h_warning}, {"index_file", h_index_file}, {"open_index", h_open_index},
     {"index", h_index}, {"set_params", h_set_params}, {"params", h_params},
     {NULL, NULL}};
 

@@ -348,20 +348,16 @@ end
 local INSERT_OPTS = set_of({ "batch_size", "serialize_vectors", "compression_level",
                              "faiss_runtime_params", "progress" })
 
--- Saves the index file when the engine says it changed. The rows are
--- committed by then: a failure is a warning, never an error that would make
--- a caller insert them again; the next save, or any handle's catch-up from
--- the table, repairs it.
-local function save_index(self)
-  local h = self._h
-  local t = clock()
-  local ok, err = h:save_index()
-  if not ok then
+-- After a write, the engine saves the index file when it changed. The rows
+-- are committed by then: a failed save is a warning, never an error that
+-- would make a caller insert them again; the next save, or any handle's
+-- catch-up from the table, repairs it.
+local function warn_unsaved(self)
+  local w = self._h:warning()
+  if w then
     log("warn", "the records are committed, but index file %s could not be saved (%s): "
       .. "the next insert, sync_index_to_db or rebuild_index saves it, and every handle adds "
-      .. "what it lacks from the table", tostring(h:index_file()), tostring(err))
-  elseif clock() - t > 0.001 then
-    log("info", "saved index %s in %.2fs", tostring(h:index_file()), clock() - t)
+      .. "what it lacks from the table", tostring(self._h:index_file()), w)
   end
 end
 
@@ -371,7 +367,7 @@ end
 local function run_insert(self, opts, prefix, fn, ...)
   local t = clock()
   local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params, fn, self._h, ...)
-  save_index(self)
+  warn_unsaved(self)
   if not ok then error(prefix .. tostring(n), 3) end
   local dt = clock() - t
   log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
@@ -707,7 +703,7 @@ function DB:update(expr, values)
   end
   local sql, params = self:_where(expr, "update")
   local ok, n, moved = pcall(self._h.update, self._h, sql, params, values)
-  save_index(self)
+  warn_unsaved(self)
   if not ok then error(n, 2) end
   return n, moved
 end
