@@ -735,6 +735,42 @@ static int call_progress(void *ud, int64_t done, int64_t total, const char *phas
     return 0;
 }
 
+/* the records of insert(): an array at stack index 2, or an iterator
+ * function there; a bad record raises (vk_db_insert_rows holds nothing
+ * while it runs) */
+typedef struct record_source {
+    lua_State *L;
+    vk_db *db;
+    int is_fn, serialize;
+    int64_t recno;
+    int done;
+    floats *buf;
+} record_source;
+
+static int64_t fill_records(void *ud, vk_batch *b, int64_t max)
+{
+    record_source *s = ud;
+    lua_State *L = s->L;
+    int64_t n = 0;
+    while (n < max && !s->done) {
+        if (s->is_fn) {
+            lua_pushvalue(L, 2);
+            lua_call(L, 0, 1);
+        } else {
+            lua_rawgeti(L, 2, (lua_Integer)s->recno + 1);
+        }
+        if (lua_isnil(L, -1)) {
+            s->done = 1;
+        } else {
+            s->recno++;
+            read_record(L, s->db, b, lua_gettop(L), s->recno, s->serialize, s->buf);
+            n++;
+        }
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
 /* insert(source, batch_size, level, serialize, progress) -> count
  * source: an array of records or a function returning one record per call;
  * progress (optional) is called after each committed batch */
@@ -756,42 +792,63 @@ static int h_insert(lua_State *L)
     void **bslot = lvk_box(L, free_batch);   /* 7 */
     if (!(*bslot = vk_batch_new(db, (int)level)))
         return lvk_error(L);
-    vk_batch *b = *bslot;
     void **fslot = lvk_box(L, free_floats);  /* 8 */
     if (!(*fslot = calloc(1, sizeof(floats))))
         return lvk_errorf(L, "out of memory");
-    floats *buf = *fslot;
-    int64_t total = 0, recno = 0;
-    for (;;) {
-        if (is_fn) {
-            lua_pushvalue(L, 2);
-            lua_call(L, 0, 1);
-        } else {
-            lua_rawgeti(L, 2, (lua_Integer)recno + 1);
-        }
-        int end = lua_isnil(L, -1);
-        if (!end) {
-            recno++;
-            read_record(L, db, b, lua_gettop(L), recno, serialize, buf);
-        }
-        lua_pop(L, 1);
-        if (vk_batch_rows(b) >= batch_size || end) {
-            int64_t n = vk_batch_rows(b);
-            int rc = vk_db_insert(db, b);
-            vk_batch_clear(b);
-            if (rc)
-                return lvk_error(L);
-            total += n;
-            if (n > 0)
-                call_progress(&p, total, expected, "insert");
-        }
-        if (end)
-            break;
-    }
+    record_source src = {L, db, is_fn, serialize, 0, 0, *fslot};
+    int64_t total;
+    if (vk_db_insert_rows(db, *bslot, batch_size, fill_records, &src, call_progress, &p, expected, &total))
+        return lvk_error(L);
     lvk_box_release(L, 7);
     lvk_box_release(L, 8);
     lvk_pushint64(L, total);
     return 1;
+}
+
+/* the rows of insert_matrix(): the matrix, and the column arrays at stack
+ * index 5 */
+typedef struct matrix_source {
+    lua_State *L;
+    vk_db *db;
+    const lvk_mat *m;
+    const int *cols;
+    int ncols, idx_col, has_first;
+    int64_t first, row;
+} matrix_source;
+
+static int64_t fill_matrix(void *ud, vk_batch *b, int64_t max)
+{
+    matrix_source *s = ud;
+    lua_State *L = s->L;
+    int64_t n = 0;
+    for (; n < max && s->row < s->m->n; n++, s->row++) {
+        int64_t r = s->row;
+        char who[32];
+        vk_batch_begin_row(b);
+        int rc = VK_OK;
+        if (s->has_first) {
+            vk_value v = {.type = VK_INT, .i = s->first + r};
+            rc = vk_batch_set(b, s->idx_col, &v);
+        }
+        for (int c = 0; rc == VK_OK && c < s->ncols; c++) {
+            lua_rawgeti(L, 5, c + 1);
+            lua_rawgeti(L, -1, (lua_Integer)r + 1);
+            vk_value v = {.type = VK_NULL};
+            if (!lua_isnil(L, -1))
+                read_cell(L, b, vk_db_column(s->db, s->cols[c]), record_label(who, sizeof who, r + 1), &v);
+            rc = vk_batch_set(b, s->cols[c], &v);   /* copies the bytes of a string */
+            lua_pop(L, 2);
+        }
+        if (rc == VK_OK)
+            rc = vk_batch_set_vector(b, s->m->data + r * s->m->d, s->m->d);
+        if (rc == VK_OK)
+            rc = vk_batch_end_row(b);   /* aborts the row itself on failure */
+        else
+            vk_batch_abort_row(b);
+        if (rc)
+            lvk_errorf(L, "record %d: %s", (int)r + 1, vk_errmsg());
+    }
+    return n;
 }
 
 /* insert_matrix(matrix, first_idx, names, arrays, batch_size, level, progress) -> count
@@ -845,43 +902,10 @@ static int h_insert_matrix(lua_State *L)
     void **bslot = lvk_box(L, free_batch);   /* 10 */
     if (!(*bslot = vk_batch_new(db, (int)level)))
         return lvk_error(L);
-    vk_batch *b = *bslot;
-    int64_t total = 0;
-    for (int64_t r = 0; r < m->n; r++) {
-        char who[32];
-        vk_batch_begin_row(b);
-        int rc = VK_OK;
-        if (has_first) {
-            vk_value v = {.type = VK_INT, .i = first + r};
-            rc = vk_batch_set(b, idx_col, &v);
-        }
-        for (int c = 0; rc == VK_OK && c < ncols; c++) {
-            lua_rawgeti(L, 5, c + 1);
-            lua_rawgeti(L, -1, (lua_Integer)r + 1);
-            vk_value v = {.type = VK_NULL};
-            if (!lua_isnil(L, -1))
-                read_cell(L, b, vk_db_column(db, cols[c]), record_label(who, sizeof who, r + 1), &v);
-            rc = vk_batch_set(b, cols[c], &v);   /* copies the bytes of a string */
-            lua_pop(L, 2);
-        }
-        if (rc == VK_OK)
-            rc = vk_batch_set_vector(b, m->data + r * m->d, m->d);
-        if (rc == VK_OK)
-            rc = vk_batch_end_row(b);   /* aborts the row itself on failure */
-        else
-            vk_batch_abort_row(b);
-        if (rc)
-            return lvk_errorf(L, "record %d: %s", (int)r + 1, vk_errmsg());
-        if (vk_batch_rows(b) >= batch_size || r == m->n - 1) {
-            int64_t n = vk_batch_rows(b);
-            rc = vk_db_insert(db, b);
-            vk_batch_clear(b);
-            if (rc)
-                return lvk_error(L);
-            total += n;
-            call_progress(&p, total, m->n, "insert");
-        }
-    }
+    matrix_source src = {L, db, m, cols, ncols, idx_col, has_first, first, 0};
+    int64_t total;
+    if (vk_db_insert_rows(db, *bslot, batch_size, fill_matrix, &src, call_progress, &p, m->n, &total))
+        return lvk_error(L);
     lvk_box_release(L, 10);
     lvk_pushint64(L, total);
     return 1;

@@ -177,6 +177,10 @@ int vk_db_set_params(vk_db *db, const char *params);
 const char *vk_db_params(const vk_db *db);
 
 
+/* progress of a long call: done of total (-1: unknown) in a phase such as
+ * "insert", "train" or "add" */
+typedef int (*vk_progress_fn)(void *ud, int64_t done, int64_t total, const char *phase);
+
 /* ---------- insert ---------- */
 typedef struct vk_batch vk_batch;
 vk_batch *vk_batch_new(vk_db *db, int compression_level);
@@ -194,6 +198,19 @@ void vk_batch_abort_row(vk_batch *b);
 /* Writes the batch in one transaction; when an index is attached the
  * vectors are added to it too, and undone if the commit fails. */
 int vk_db_insert(vk_db *db, vk_batch *b);
+
+/* A record source: adds up to max records to b (vk_batch_begin_row ..
+ * vk_batch_end_row) and returns how many, fewer than max only at its end;
+ * or a negative VK_E* code with the message set. */
+typedef int64_t (*vk_fill_fn)(void *ud, vk_batch *b, int64_t max);
+/* Inserts every record fill gives, batch_size to a transaction (b is the
+ * caller's, cleared before each batch), calling progress after each
+ * committed batch with the records so far and expected (-1: unknown).
+ * Batches committed before a failure stay; the error then says how many
+ * records were inserted.  Nothing is held while fill runs, so it may
+ * leave by longjmp (a Lua error). */
+int vk_db_insert_rows(vk_db *db, vk_batch *b, int64_t batch_size, vk_fill_fn fill, void *ud,
+                      vk_progress_fn progress, void *pud, int64_t expected, int64_t *inserted);
 
 /* ---------- reading ---------- */
 typedef struct vk_rows vk_rows;
@@ -242,7 +259,6 @@ int vk_db_read_index(vk_db *db, const char *path, int mmap, int trust, vk_index 
 int vk_db_write_index(vk_db *db, const char *path);
 
 /* ---------- index maintenance ---------- */
-typedef int (*vk_progress_fn)(void *ud, int64_t done, int64_t total, const char *phase);
 
 /* first idx missing from 0..max, or -1 when idx values are consecutive */
 int vk_db_find_gap(vk_db *db, int64_t *gap);

@@ -369,3 +369,35 @@ int vk_db_insert(vk_db *db, vk_batch *b)
         db->d = b->d;
     return VK_OK;
 }
+
+int vk_db_insert_rows(vk_db *db, vk_batch *b, int64_t batch_size, vk_fill_fn fill, void *ud,
+                      vk_progress_fn progress, void *pud, int64_t expected, int64_t *inserted)
+{
+    *inserted = 0;
+    if (b->db != db)
+        return vk_fail(VK_EINVAL, "the batch belongs to another handle");
+    if (batch_size <= 0)
+        return vk_fail(VK_EINVAL, "batch_size must be positive, got %lld", (long long)batch_size);
+    /* nothing is held while fill runs: it may leave by longjmp (a Lua error) */
+    for (;;) {
+        vk_batch_clear(b);
+        if (b->next_idx < 0)
+            return vk_errcode();
+        i64 got = fill(ud, b, batch_size);
+        if (got < 0)
+            return (int)got;
+        i64 n = vk_batch_rows(b);
+        if (n == 0)
+            return VK_OK;
+        int rc = vk_db_insert(db, b);
+        if (rc)
+            return *inserted > 0 ? vk_fail_context("after %lld records were inserted",
+                                                  (long long)*inserted)
+                                 : rc;
+        *inserted += n;
+        if (progress)
+            progress(pud, *inserted, expected, "insert");
+        if (n < batch_size)
+            return VK_OK;   /* the source ran dry */
+    }
+}
