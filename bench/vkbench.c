@@ -801,7 +801,7 @@ static int b_engine_search(lua_State *L)
     if (rc == VK_OK) {
         vk_db_attach(db, ix, NULL);
         double t0 = now(), c0 = cpu();
-        rc = vk_db_search(db, q->data, q->n, k, &o, VK_METRIC_L2, &h);
+        rc = vk_db_search(db, q->data, q->n, k, &o, &h);
         t = now() - t0;
         c = cpu() - c0;
     }

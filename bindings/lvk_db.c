@@ -1079,8 +1079,7 @@ static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, se
     vk_hits *h = calloc(1, sizeof *h);
     if (!(*hslot = h))
         lvk_errorf(L, "out of memory");
-    vk_index *ix = search_index(L, db);
-    if (vk_db_search(db, q, nq, a->k, &a->o, vk_index_metric(ix), h))
+    if (vk_db_search(db, q, nq, a->k, &a->o, h))
         lvk_error(L);
     add_stats(a);
     /* neighbor records, fetched once for the whole batch; idx is known

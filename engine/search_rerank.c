@@ -204,13 +204,14 @@ static int mapped_tail(vk_db *db, const vk_search_opts *o, i64 **tail, i64 *ntai
 #define VK_SEARCH_RETRIES 2
 
 int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
-                 const vk_search_opts *opts, vk_metric metric, vk_hits *out)
+                 const vk_search_opts *opts, vk_hits *out)
 {
     memset(out, 0, sizeof *out);
     vk_search_opts none = {.rerank = 1};
     const vk_search_opts *o = opts ? opts : &none;
     if (!db->index)
         return vk_fail(VK_ESTATE, "no FAISS index: create_index or attach one before searching");
+    vk_metric metric = vk_index_metric(db->index);
     if (k <= 0)
         return vk_fail(VK_EINVAL, "k must be a positive integer, got %lld", (long long)k);
     if (o->k_extra < 0)

@@ -330,8 +330,9 @@ typedef struct vk_search_opts {
     vk_search_stats *stats;    /* filled when given */
 } vk_search_opts;
 
+/* the metric is the attached index's */
 int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
-                 const vk_search_opts *opts, vk_metric metric, vk_hits *out);
+                 const vk_search_opts *opts, vk_hits *out);
 void vk_hits_free(vk_hits *h);
 
 /* ---------- deletes and updates ---------- */

@@ -115,7 +115,7 @@ static void test_db(void)
 
     vk_search_opts o = {.rerank = 1, .k_extra = 5, .params = "nprobe=8"};
     vk_hits h;
-    CHECK(vk_db_search(db, x + 42 * D, 1, 3, &o, VK_METRIC_L2, &h) == VK_OK, "search");
+    CHECK(vk_db_search(db, x + 42 * D, 1, 3, &o, &h) == VK_OK, "search");
     CHECK(h.count[0] == 3 && h.ids[0] == 42 && h.metric[0] == 0.0f, "a stored vector finds itself at distance 0");
     CHECK(h.metric[1] >= h.metric[0] && h.metric[2] >= h.metric[1], "reranked nearest first");
     vk_hits_free(&h);
@@ -123,7 +123,7 @@ static void test_db(void)
           "per-call parameters do not stick");
     int64_t self = 42;
     o.exclude = &self;
-    CHECK(vk_db_search(db, x + 42 * D, 1, 3, &o, VK_METRIC_L2, &h) == VK_OK && h.count[0] == 3 &&
+    CHECK(vk_db_search(db, x + 42 * D, 1, 3, &o, &h) == VK_OK && h.count[0] == 3 &&
               h.ids[0] != 42 && h.ids[1] != 42 && h.ids[2] != 42,
           "an excluded id never comes back");
     vk_hits_free(&h);

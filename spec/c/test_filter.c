@@ -153,7 +153,7 @@ static void test_db(const float *x)
     vk_search_stats st;
     vk_search_opts o = {.rerank = 1, .filter = f, .stats = &st};
     vk_hits h;
-    CHECK(vk_db_search(db, x, 2, K, &o, VK_METRIC_L2, &h) == VK_OK && h.count[0] == K &&
+    CHECK(vk_db_search(db, x, 2, K, &o, &h) == VK_OK && h.count[0] == K &&
               h.count[1] == K && count_matching(&h, 0, 10, 3) == K && count_matching(&h, 1, 10, 3) == K,
           "filtered search: k neighbors, all matching");
     CHECK(st.plan == VK_PLAN_EXACT && st.matches == N / 10, "300 matches: scanned exactly");
@@ -163,7 +163,7 @@ static void test_db(const float *x)
     CHECK(vk_filter_new(db, "\"b\" < ?1", &eight, 1, &f) == VK_OK && vk_filter_count(f) == -1,
           "a broad filter: more matches than the exact scan takes, not counted further");
     o.filter = f;
-    CHECK(vk_db_search(db, x, 1, K, &o, VK_METRIC_L2, &h) == VK_OK && h.count[0] == K &&
+    CHECK(vk_db_search(db, x, 1, K, &o, &h) == VK_OK && h.count[0] == K &&
               st.plan == VK_PLAN_CHECK,
           "2400 matches of 3000: FAISS's candidates checked by the database");
     int ok = h.count[0] == K;
@@ -172,7 +172,7 @@ static void test_db(const float *x)
     CHECK(ok, "every neighbor matches");
     vk_hits_free(&h);
     o.filter_plan = VK_PLAN_SELECTOR;
-    CHECK(vk_db_search(db, x, 1, K, &o, VK_METRIC_L2, &h) == VK_OK && h.count[0] == K &&
+    CHECK(vk_db_search(db, x, 1, K, &o, &h) == VK_OK && h.count[0] == K &&
               st.plan == VK_PLAN_SELECTOR,
           "the same through FAISS's selector, when asked");
     CHECK(vk_filter_count(f) == 2400, "reading the ids for the selector counted them");
@@ -189,7 +189,7 @@ static void test_db(const float *x)
               vk_db_count(db) == N - N / 10 && vk_db_deleted_count(db) == N / 10,
           "delete 300 records");
     vk_search_opts plain = {.rerank = 1, .stats = &st};
-    CHECK(vk_db_search(db, x + 3 * D, 1, K, &plain, VK_METRIC_L2, &h) == VK_OK && h.count[0] == K &&
+    CHECK(vk_db_search(db, x + 3 * D, 1, K, &plain, &h) == VK_OK && h.count[0] == K &&
               count_matching(&h, 0, 10, 3) == 0 && st.plan == VK_PLAN_SELECTOR &&
               st.excluded == N / 10,
           "search leaves the deleted records out (record 3's own vector)");
@@ -208,7 +208,7 @@ static void test_db(const float *x)
                   VK_OK &&
               updated == 1 && first_new == N && vk_index_ntotal(vk_db_index(db)) == N + 1,
           "update with a vector: a new idx");
-    CHECK(vk_db_search(db, far, 1, 1, &plain, VK_METRIC_L2, &h) == VK_OK && h.count[0] == 1 &&
+    CHECK(vk_db_search(db, far, 1, 1, &plain, &h) == VK_OK && h.count[0] == 1 &&
               h.ids[0] == N && h.metric[0] == 0.0f,
           "found by its new vector");
     vk_hits_free(&h);
