@@ -771,7 +771,7 @@ static int64_t fill_records(void *ud, vk_batch *b, int64_t max)
     return n;
 }
 
-/* insert(source, batch_size, level, serialize, progress) -> count
+/* insert(source, batch_size, level, serialize, progress, params) -> count
  * source: an array of records or a function returning one record per call;
  * progress (optional) is called after each committed batch */
 static int h_insert(lua_State *L)
@@ -786,21 +786,23 @@ static int h_insert(lua_State *L)
     if (!lvk_tointeger(L, 4, &level))
         return arg_error(L, 4, "compression_level must be an integer");
     int serialize = lua_toboolean(L, 5);
-    lua_settop(L, 6);
+    lua_settop(L, 7);
     progress p = {L, lua_isfunction(L, 6) ? 6 : 0};
+    const char *params = optcstr(L, 7, "the runtime parameters");
     int64_t expected = is_fn ? -1 : (int64_t)lua_rawlen(L, 2);
-    void **bslot = lvk_box(L, free_batch);   /* 7 */
+    void **bslot = lvk_box(L, free_batch);   /* 8 */
     if (!(*bslot = vk_batch_new(db, (int)level)))
         return lvk_error(L);
-    void **fslot = lvk_box(L, free_floats);  /* 8 */
+    void **fslot = lvk_box(L, free_floats);  /* 9 */
     if (!(*fslot = calloc(1, sizeof(floats))))
         return lvk_errorf(L, "out of memory");
     record_source src = {L, db, is_fn, serialize, 0, 0, *fslot};
     int64_t total;
-    if (vk_db_insert_rows(db, *bslot, batch_size, fill_records, &src, call_progress, &p, expected, &total))
+    if (vk_db_insert_rows(db, *bslot, batch_size, params, fill_records, &src, call_progress, &p, expected,
+                          &total))
         return lvk_error(L);
-    lvk_box_release(L, 7);
     lvk_box_release(L, 8);
+    lvk_box_release(L, 9);
     lvk_pushint64(L, total);
     return 1;
 }
@@ -851,7 +853,7 @@ static int64_t fill_matrix(void *ud, vk_batch *b, int64_t max)
     return n;
 }
 
-/* insert_matrix(matrix, first_idx, names, arrays, batch_size, level, progress) -> count
+/* insert_matrix(matrix, first_idx, names, arrays, batch_size, level, progress, params) -> count
  *   matrix     a vekterdb.matrix (or vector): one record per row
  *   first_idx  idx of the first row, the next ones following; nil for the
  *              table's next idx values
@@ -878,9 +880,10 @@ static int h_insert_matrix(lua_State *L)
     int ncols = (int)lua_rawlen(L, 4);
     if ((int)lua_rawlen(L, 5) != ncols)
         return arg_error(L, 5, "one array of values per column name");
-    lua_settop(L, 8);
+    lua_settop(L, 9);
     progress p = {L, lua_isfunction(L, 8) ? 8 : 0};
-    int *cols = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 1), 0);   /* 9 */
+    const char *params = optcstr(L, 9, "the runtime parameters");
+    int *cols = lua_newuserdatauv(L, sizeof(int) * (size_t)(ncols + 1), 0);   /* 10 */
     int idx_col = vk_db_column_index(db, vk_db_idx_name(db));
     for (int c = 0; c < ncols; c++) {
         lua_rawgeti(L, 4, c + 1);
@@ -899,14 +902,15 @@ static int h_insert_matrix(lua_State *L)
             return lvk_errorf(L, "the values of column '%s' must be an array", name);
         lua_pop(L, 1);
     }
-    void **bslot = lvk_box(L, free_batch);   /* 10 */
+    void **bslot = lvk_box(L, free_batch);   /* 11 */
     if (!(*bslot = vk_batch_new(db, (int)level)))
         return lvk_error(L);
     matrix_source src = {L, db, m, cols, ncols, idx_col, has_first, first, 0};
     int64_t total;
-    if (vk_db_insert_rows(db, *bslot, batch_size, fill_matrix, &src, call_progress, &p, m->n, &total))
+    if (vk_db_insert_rows(db, *bslot, batch_size, params, fill_matrix, &src, call_progress, &p, m->n,
+                          &total))
         return lvk_error(L);
-    lvk_box_release(L, 10);
+    lvk_box_release(L, 11);
     lvk_pushint64(L, total);
     return 1;
 }
@@ -1520,7 +1524,7 @@ static int h_train(lua_State *L)
     return 0;
 }
 
-/* sync(batch_size, path, progress) -> added */
+/* sync(batch_size, path, progress, params) -> added */
 static int h_sync(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
@@ -1529,7 +1533,8 @@ static int h_sync(lua_State *L)
         return arg_error(L, 2, "batch_size must be a positive integer");
     const char *path = optcstr(L, 3, "the index file name");
     progress p = {L, lua_isfunction(L, 4) ? 4 : 0};
-    if (vk_db_sync_index(db, bs, path, call_progress, &p, &added))
+    const char *params = optcstr(L, 5, "the runtime parameters");
+    if (vk_db_sync_index(db, bs, path, params, call_progress, &p, &added))
         return lvk_error(L);
     lvk_pushint64(L, added);
     return 1;

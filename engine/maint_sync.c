@@ -30,7 +30,7 @@ int vk_db_train_index(vk_db *db, int64_t sample_size, vk_progress_fn fn, void *u
     return rc;
 }
 
-int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
+int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path, const char *params,
                      vk_progress_fn fn, void *ud, int64_t *added)
 {
     *added = 0;
@@ -56,7 +56,13 @@ int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
         return rc;
     if (lag > 0 && !vk_index_is_trained(db->index))
         return vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
-    if ((rc = vk_db_catch_up(db, batch_size, fn, ud, 0, added)))
+    vk_index *ix = db->index;
+    vk_param_undo *undo = NULL;
+    if (params && *params && (rc = vk_index_push_params(ix, params, &undo)))
+        return rc;
+    rc = vk_db_catch_up(db, batch_size, fn, ud, 0, added);
+    vk_index_pop_params(ix, undo);
+    if (rc)
         return rc;
     /* a mapped index is read-only: its file stays as it is */
     if (path && *path && !vk_index_is_mapped(db->index))

@@ -206,11 +206,13 @@ typedef int64_t (*vk_fill_fn)(void *ud, vk_batch *b, int64_t max);
 /* Inserts every record fill gives, batch_size to a transaction (b is the
  * caller's, cleared before each batch), calling progress after each
  * committed batch with the records so far and expected (-1: unknown).
- * Batches committed before a failure stay; the error then says how many
- * records were inserted.  Nothing is held while fill runs, so it may
- * leave by longjmp (a Lua error). */
-int vk_db_insert_rows(vk_db *db, vk_batch *b, int64_t batch_size, vk_fill_fn fill, void *ud,
-                      vk_progress_fn progress, void *pud, int64_t expected, int64_t *inserted);
+ * params (may be NULL): runtime parameters set on the index while each
+ * batch's vectors are added, then put back.  Batches committed before a
+ * failure stay; the error then says how many records were inserted.
+ * Nothing is held or set while fill runs, so it may leave by longjmp (a
+ * Lua error). */
+int vk_db_insert_rows(vk_db *db, vk_batch *b, int64_t batch_size, const char *params, vk_fill_fn fill,
+                      void *ud, vk_progress_fn progress, void *pud, int64_t expected, int64_t *inserted);
 
 /* ---------- reading ---------- */
 typedef struct vk_rows vk_rows;
@@ -263,8 +265,10 @@ int vk_db_write_index(vk_db *db, const char *path);
 /* first idx missing from 0..max, or -1 when idx values are consecutive */
 int vk_db_find_gap(vk_db *db, int64_t *gap);
 int vk_db_train_index(vk_db *db, int64_t sample_size, vk_progress_fn fn, void *ud);
-/* adds every record whose idx >= ntotal, then writes the index file */
-int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path,
+/* adds every record the index lacks, batch_size at a time, with the
+ * runtime parameters params (may be NULL) set meanwhile; then writes the
+ * index file to path (may be NULL) */
+int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path, const char *params,
                      vk_progress_fn fn, void *ud, int64_t *added);
 
 /* ---------- search ---------- */

@@ -370,8 +370,22 @@ int vk_db_insert(vk_db *db, vk_batch *b)
     return VK_OK;
 }
 
-int vk_db_insert_rows(vk_db *db, vk_batch *b, int64_t batch_size, vk_fill_fn fill, void *ud,
-                      vk_progress_fn progress, void *pud, int64_t expected, int64_t *inserted)
+/* one batch with the call's runtime parameters set while its vectors are
+ * added (per batch: nothing stays set while the record source runs) */
+static int insert_with(vk_db *db, vk_batch *b, const char *params)
+{
+    vk_index *ix = db->index;
+    vk_param_undo *undo = NULL;
+    int rc = ix && params && *params ? vk_index_push_params(ix, params, &undo) : VK_OK;
+    if (rc == VK_OK)
+        rc = vk_db_insert(db, b);
+    if (ix)
+        vk_index_pop_params(ix, undo);
+    return rc;
+}
+
+int vk_db_insert_rows(vk_db *db, vk_batch *b, int64_t batch_size, const char *params, vk_fill_fn fill,
+                      void *ud, vk_progress_fn progress, void *pud, int64_t expected, int64_t *inserted)
 {
     *inserted = 0;
     if (b->db != db)
@@ -389,7 +403,7 @@ int vk_db_insert_rows(vk_db *db, vk_batch *b, int64_t batch_size, vk_fill_fn fil
         i64 n = vk_batch_rows(b);
         if (n == 0)
             return VK_OK;
-        int rc = vk_db_insert(db, b);
+        int rc = insert_with(db, b, params);
         if (rc)
             return *inserted > 0 ? vk_fail_context("after %lld records were inserted",
                                                   (long long)*inserted)

@@ -112,19 +112,6 @@ local function format_params(list)
   return table.concat(out, ",")
 end
 
--- Applies params to ix, runs fn, then puts every changed value back.
-local function with_params(ix, params, fn, ...)
-  if not params or params == "" or not ix then return fn(...) end
-  local list = parse_params(params)
-  local saved = {}
-  for i, p in ipairs(list) do saved[i] = { p[1], ix:get_parameter(p[1]) } end
-  ix:set_parameters(params)
-  local res = pack(pcall(fn, ...))
-  for i = #saved, 1, -1 do ix:set_parameters(format_params({ saved[i] })) end
-  if not res[1] then error(res[2], 0) end
-  return unpack(res, 2, res.n)
-end
-
 -- Splits search-like varargs: column names, then an optional options table.
 local function split_args(fn, ...)
   local n = select("#", ...)
@@ -361,12 +348,22 @@ local function warn_unsaved(self)
   end
 end
 
--- runs an insert of the C module (fn(self._h, ...)) with opts'
--- faiss_runtime_params; whatever was committed is in the index too, so the
--- index file is saved before an error is reported (prefixed with prefix)
-local function run_insert(self, opts, prefix, fn, ...)
+-- the faiss_runtime_params option: a string the engine checks, sets while
+-- it adds vectors and then puts back
+local function call_params(opts, fn)
+  local p = opts.faiss_runtime_params
+  if p ~= nil and type(p) ~= "string" then
+    error(fn .. ": faiss_runtime_params must be a string such as \"nprobe=16\", got " .. type(p), 3)
+  end
+  return p
+end
+
+-- runs an insert of the C module (fn(self._h, ...), the runtime parameters
+-- last); the engine saves the index file whatever happened, so an error
+-- is reported (prefixed with prefix) with the committed batches in place
+local function run_insert(self, prefix, fn, ...)
   local t = clock()
-  local ok, n = pcall(with_params, self.index, opts.faiss_runtime_params, fn, self._h, ...)
+  local ok, n = pcall(fn, self._h, ...)
   warn_unsaved(self)
   if not ok then error(prefix .. tostring(n), 3) end
   local dt = clock() - t
@@ -385,8 +382,8 @@ function DB:insert(records, opts)
   local serialize = opts.serialize_vectors ~= false
   local level = opts.compression_level or 1
   -- (not a tail call: run_insert's errors point at insert's caller)
-  local n = run_insert(self, opts, "", self._h.insert, records, batch_size, level, serialize,
-                       progress_fn(opts.progress))
+  local n = run_insert(self, "", self._h.insert, records, batch_size, level, serialize,
+                       progress_fn(opts.progress), call_params(opts, "insert"))
   return n
 end
 
@@ -419,8 +416,9 @@ function DB:insert_matrix(vectors, opts)
     table.sort(names)
     for i, name in ipairs(names) do arrays[i] = opts.columns[name] end
   end
-  local n = run_insert(self, opts, "insert_matrix: ", self._h.insert_matrix, vectors, opts.idx, names,
-                       arrays, opts.batch_size or 10000, opts.compression_level or 1, progress_fn(opts.progress))
+  local n = run_insert(self, "insert_matrix: ", self._h.insert_matrix, vectors, opts.idx, names,
+                       arrays, opts.batch_size or 10000, opts.compression_level or 1, progress_fn(opts.progress),
+                       call_params(opts, "insert_matrix"))
   return n
 end
 
@@ -507,8 +505,8 @@ function DB:sync_index_to_db(opts)
   opts = check_opts(opts, SYNC_OPTS, "sync_index_to_db")
   if not self.index then error("sync_index_to_db: no index attached", 2) end
   local t = clock()
-  local added = with_params(self.index, opts.faiss_runtime_params, self._h.sync, self._h,
-                            opts.batch_size or 10000, self.faiss_index, progress_fn(opts.progress))
+  local added = self._h:sync(opts.batch_size or 10000, self.faiss_index, progress_fn(opts.progress),
+                             call_params(opts, "sync_index_to_db"))
   local dt = clock() - t
   log("info", "added %d vectors to the index in %.2fs (%.0f vectors/s)", added, dt,
       dt > 0 and added / dt or 0)

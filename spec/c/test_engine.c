@@ -104,7 +104,7 @@ static void test_db(void)
     int fd = mkstemp(path);
     close(fd);
     int64_t added = 0;
-    CHECK(vk_db_sync_index(db, 128, path, NULL, NULL, &added) == VK_OK && added == N,
+    CHECK(vk_db_sync_index(db, 128, path, NULL, NULL, NULL, &added) == VK_OK && added == N,
           "sync adds every record, in batches");
     double nprobe;
     CHECK(vk_index_get_param(vk_db_index(db), "nprobe", &nprobe) == VK_OK && nprobe == 1,

@@ -144,7 +144,7 @@ static void test_db(const float *x)
     CHECK(vk_index_factory(&ix, D, "Flat", VK_METRIC_L2) == VK_OK, "a Flat index");
     vk_db_attach(db, ix, NULL);
     vk_index_release(ix);
-    CHECK(vk_db_sync_index(db, 1000, NULL, NULL, NULL, &added) == VK_OK && added == N, "synced");
+    CHECK(vk_db_sync_index(db, 1000, NULL, NULL, NULL, NULL, &added) == VK_OK && added == N, "synced");
 
     vk_filter *f = NULL;
     vk_value three = {.type = VK_INT, .i = 3};

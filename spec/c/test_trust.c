@@ -49,7 +49,7 @@ static vk_db *table(const char *name)
     if (rc == VK_OK && (rc = vk_index_factory(&ix, D, "Flat", VK_METRIC_L2)) == VK_OK) {
         vk_db_attach(db, ix, NULL);
         vk_index_release(ix);
-        rc = vk_db_sync_index(db, 64, NULL, NULL, NULL, &added);
+        rc = vk_db_sync_index(db, 64, NULL, NULL, NULL, NULL, &added);
     }
     if (rc) {
         vk_db_close(db);
