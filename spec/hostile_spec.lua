@@ -203,3 +203,55 @@ describe("like escapes found by fuzz_where", function()
     db:close()
   end)
 end)
+
+describe("hostile stored data and files", function()
+  it("reads only regular files as index files: /dev/zero is refused at once", function()
+    local db, url = H.new({ file = true })
+    db:insert({ { vector = { 1, 2 } } })
+    local err = H.error_of(vekterdb.new, db.table_name,
+      { url = url, faiss_index = "/dev/zero", trust_index_file = true })
+    assert.truthy(err:find("cannot read index file /dev/zero: not a regular file", 1, true), err)
+    db:close()
+  end)
+
+  it("names the idx of a corrupt first vector", function()
+    local db, url = H.new({ file = true })
+    db:execute("INSERT INTO " .. db.table_name .. " (idx, vector) VALUES (" .. db:placeholder(1) .. ", "
+      .. db:placeholder(2) .. ")", { 0, "not a zstd frame" })
+    db:close()
+    local err = H.error_of(function()
+      local again = vekterdb.new(db.table_name, { url = url })
+      local d = again.d
+      again:close()
+      return d
+    end)
+    assert.truthy(err:find("corrupted vector at idx 0 of table " .. db.table_name, 1, true), err)
+  end)
+
+  it("never ranks a stored vector whose metric is not finite", function()
+    local db = H.new()
+    local recs = {}
+    for i = 1, 20 do recs[i] = { vector = { i, 1, 0.5 } } end
+    db:insert(recs)
+    -- a NaN and an infinity written around the checks, through SQL: a zstd
+    -- frame holding one raw block of three little-endian float32 values
+    local one = "\0\0\128\63"
+    local function frame(first)
+      return "\40\181\47\253" .. "\32\12" .. "\97\0\0" .. first .. one .. one
+    end
+    for i, first in ipairs({ "\0\0\192\127", "\0\0\128\127" }) do   -- NaN, +inf
+      db:execute("UPDATE " .. db.table_name .. " SET vector = " .. db:placeholder(1) .. " WHERE idx = "
+        .. db:placeholder(2), { frame(first), i - 1 })
+    end
+    assert.is_true(db:fetch({ 0 }, "vector")[1].vector[1] ~= db:fetch({ 0 }, "vector")[1].vector[1])
+    db:create_index(H.path("nonfinite.index"), "Flat", { metric = "l2" })
+    for _, q in ipairs({ { 3, 1, 0.5 }, { 1e30, 1, 1 } }) do
+      local res = db:search(q, 20, "idx")[1].neighbors
+      for _, n in ipairs(res) do
+        assert.is_true(n.idx > 1, "idx " .. n.idx .. " ranked with metric " .. tostring(n.metric))
+        assert.is_true(n.metric == n.metric and n.metric < math.huge)
+      end
+    end
+    db:close()
+  end)
+end)
