@@ -42,6 +42,8 @@ typedef struct lvk_index {
 } lvk_index;
 vk_index *lvk_checkindex(lua_State *L, int idx);
 void lvk_pushindex(lua_State *L, vk_index *ix);   /* takes the reference */
+/* a metric name argument (default "inner_product"); raises on an unknown one */
+vk_metric lvk_optmetric(lua_State *L, int idx);
 /* the Index object already made for ix, or a new one holding a reference */
 void lvk_pushindex_of(lua_State *L, vk_index *ix);
 /* pushes an index read from path (takes the reference); raises an error for

@@ -139,9 +139,14 @@ static int c_metric(lua_State *L)
 {
     lvk_mat *a = lvk_checkvector(L, 1, 0);
     lvk_mat *b = lvk_checkvector(L, 2, a->d);
-    const char *m = luaL_optstring(L, 3, "inner_product");
-    vk_metric metric = (!strcmp(m, "l2") || !strcmp(m, "L2")) ? VK_METRIC_L2 : VK_METRIC_IP;
-    lua_pushnumber(L, vk_metric_value(metric, a->data, b->data, a->d));
+    lua_pushnumber(L, vk_metric_value(lvk_optmetric(L, 3), a->data, b->data, a->d));
+    return 1;
+}
+
+/* metric_name(name) -> "inner_product" or "l2": the engine reads metric names */
+static int c_metric_name(lua_State *L)
+{
+    lua_pushstring(L, vk_metric_name(lvk_optmetric(L, 1)));
     return 1;
 }
 
@@ -168,7 +173,7 @@ static int c_get_threads(lua_State *L)
 
 static const luaL_Reg core_funcs[] = {
     {"serialize_vector", c_serialize}, {"deserialize_vector", c_deserialize},
-    {"metric", c_metric}, {"set_num_threads", c_set_threads},
+    {"metric", c_metric}, {"metric_name", c_metric_name}, {"set_num_threads", c_set_threads},
     {"get_num_threads", c_get_threads}, {NULL, NULL}};
 
 #if defined(_WIN32)

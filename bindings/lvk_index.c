@@ -71,14 +71,12 @@ static int ix_gc(lua_State *L)
     return 0;
 }
 
-static int metric_arg(lua_State *L, int idx)
+vk_metric lvk_optmetric(lua_State *L, int idx)
 {
-    const char *m = luaL_optstring(L, idx, "inner_product");
-    if (!strcmp(m, "inner_product") || !strcmp(m, "ip") || !strcmp(m, "INNER_PRODUCT"))
-        return VK_METRIC_IP;
-    if (!strcmp(m, "l2") || !strcmp(m, "L2"))
-        return VK_METRIC_L2;
-    return lvk_errorf(L, "unknown metric '%s': use \"inner_product\" or \"l2\"", m);
+    vk_metric m;
+    if (vk_metric_parse(luaL_optstring(L, idx, "inner_product"), &m))
+        lvk_error(L);
+    return m;
 }
 
 /* index_factory(d, description, metric) */
@@ -90,7 +88,7 @@ static int ix_factory(lua_State *L)
     const char *desc = luaL_checkstring(L, 2);
     if (strlen(desc) != lua_rawlen(L, 2))
         return lvk_errorf(L, "the factory string contains a NUL byte");
-    int metric = metric_arg(L, 3);
+    int metric = lvk_optmetric(L, 3);
     vk_index *ix;
     if (vk_index_factory(&ix, (int)d, desc, metric))
         return lvk_error(L);
@@ -174,7 +172,7 @@ static int ix_index(lua_State *L)
     else if (!strcmp(k, "is_trained"))
         lua_pushboolean(L, vk_index_is_trained(ix));
     else if (!strcmp(k, "metric"))
-        lua_pushstring(L, vk_index_metric(ix) == VK_METRIC_L2 ? "l2" : "inner_product");
+        lua_pushstring(L, vk_metric_name(vk_index_metric(ix)));
     else {
         luaL_getmetatable(L, LVK_INDEX);
         lua_getfield(L, -1, LVK_METHODS);

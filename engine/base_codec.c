@@ -87,3 +87,18 @@ float vk_metric_value(vk_metric m, const float *a, const float *b, int64_t d)
     }
     return (float)sqrt(s);
 }
+
+int vk_metric_parse(const char *name, vk_metric *out)
+{
+    if (!strcmp(name, "inner_product") || !strcmp(name, "ip") || !strcmp(name, "INNER_PRODUCT")) {
+        *out = VK_METRIC_IP;
+        return VK_OK;
+    }
+    if (!strcmp(name, "l2") || !strcmp(name, "L2")) {
+        *out = VK_METRIC_L2;
+        return VK_OK;
+    }
+    return vk_fail(VK_EINVAL, "unknown metric '%s': use \"inner_product\" or \"l2\"", name);
+}
+
+const char *vk_metric_name(vk_metric m) { return m == VK_METRIC_L2 ? "l2" : "inner_product"; }

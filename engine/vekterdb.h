@@ -70,6 +70,11 @@ int64_t vk_first_nonfinite(const float *v, int64_t n);
 
 /* ---------- metric ---------- */
 typedef enum { VK_METRIC_IP = 0, VK_METRIC_L2 = 1 } vk_metric;
+/* the one place metric names are read: "inner_product" (also "ip",
+ * "INNER_PRODUCT") or "l2" ("L2"); VK_EINVAL with the message otherwise */
+int vk_metric_parse(const char *name, vk_metric *out);
+/* "inner_product" or "l2" */
+const char *vk_metric_name(vk_metric m);
 /* inner product, or true (not squared) Euclidean distance */
 float vk_metric_value(vk_metric m, const float *a, const float *b, int64_t d);
 

@@ -78,13 +78,11 @@ local function file_exists(path)
   return false
 end
 
+-- the engine reads metric names (vk_metric_parse)
 local function normalize_metric(m)
-  if m == nil or m == "inner_product" or m == "ip" or m == "INNER_PRODUCT" then
-    return "inner_product"
-  elseif m == "l2" or m == "L2" then
-    return "l2"
-  end
-  error("unknown metric '" .. tostring(m) .. "': use \"inner_product\" or \"l2\"", 3)
+  local ok, name = pcall(core.metric_name, type(m) == "string" and m or m ~= nil and tostring(m) or nil)
+  if not ok then error(name, 3) end
+  return name
 end
 
 -- "a=1,b=2" -> ordered list of { name, value }
