@@ -308,50 +308,6 @@ static u64 splitmix(u64 *s)
     return z ^ (z >> 31);
 }
 
-/* all idx values in order */
-static int all_ids(vk_db *db, i64 **out, i64 *n)
-{
-    int col = db->idx_col;
-    vk_buf order = {0};
-    if (vk_buf_adds(&order, "ORDER BY ") || vk_buf_ident(&order, db->idx_name))
-        return VK_ENOMEM;
-    vk_cursor *c;
-    int rc = vk_db_select(db, &col, 1, NULL, NULL, 0, order.p, &c);
-    vk_buf_free(&order);
-    if (rc)
-        return rc;
-    i64 cap = 1024, len = 0;
-    i64 *ids = vk_malloc(sizeof(i64) * (size_t)cap);
-    vk_rows *r = NULL;
-    while (ids && (rc = vk_cursor_next(c, 65536, &r)) == VK_OK && r) {
-        if (len + r->nrows > cap) {
-            while (len + r->nrows > cap)
-                cap *= 2;
-            i64 *p = vk_realloc(ids, sizeof(i64) * (size_t)cap);
-            if (!p) {
-                free(ids);
-                ids = NULL;
-                vk_rows_free(r);
-                break;
-            }
-            ids = p;
-        }
-        for (i64 i = 0; i < r->nrows; i++)
-            ids[len++] = vk_rows_get(r, i, 0)->i;
-        vk_rows_free(r);
-    }
-    vk_cursor_close(c);
-    if (!ids)
-        return VK_ENOMEM;
-    if (rc) {
-        free(ids);
-        return rc;
-    }
-    *out = ids;
-    *n = len;
-    return VK_OK;
-}
-
 int vk_db_sample_vectors(vk_db *db, int64_t n, uint64_t seed, float **out, int64_t *n_out)
 {
     *out = NULL;
@@ -362,7 +318,7 @@ int vk_db_sample_vectors(vk_db *db, int64_t n, uint64_t seed, float **out, int64
     if (d == 0)
         return vk_fail(VK_ESTATE, "table %s holds no records to sample", db->table);
     i64 *ids, count;
-    int rc = all_ids(db, &ids, &count);
+    int rc = vk_db_live_ids_from(db, INT64_MIN, &ids, &count);
     if (rc)
         return rc;
     if (n > 0 && n < count) {

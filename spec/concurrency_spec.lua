@@ -26,20 +26,7 @@ local function path(name)
   return ("%s/%d-%s"):format(folder, counter, name)
 end
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function alive(pid)
-  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
-end
+local sh_quote, sh, alive = H.sh_quote, H.sh, H.alive
 
 -- records { id = prefix .. i, vector = vec(id) } for i = first .. first + n - 1
 local function recs(prefix, n, first)

@@ -100,6 +100,25 @@ function H.normalize(v)
 end
 
 --- runs fn and returns the error message it raised (fails if it did not)
+--- A string quoted for the shell.
+function H.sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- Runs a shell command and returns what it printed.
+function H.sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+--- Whether process pid is running.
+function H.alive(pid)
+  local ok = os.execute("kill -0 " .. pid .. " 2>/dev/null")
+  return ok == true or ok == 0
+end
+
 function H.error_of(fn, ...)
   local ok, err = pcall(fn, ...)
   assert(not ok, "expected an error, got none")

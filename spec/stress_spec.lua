@@ -25,20 +25,7 @@ local LUA = os.getenv("VEKTERDB_TEST_LUA") or "lua5.4"
 local SEEDS = 300
 local K = S.K
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
-local function alive(pid)
-  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
-end
+local sh_quote, sh, alive = H.sh_quote, H.sh, H.alive
 
 local function tail(path, n)
   return sh(("tail -n %d %s 2>/dev/null"):format(n, sh_quote(path)))
