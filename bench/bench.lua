@@ -650,7 +650,8 @@ if only.pg and pg_url then
   f.ok = f.ratio >= 0.5
   if bare then
     -- the table the last round filled, with the index built on the SQLite table
-    local pg = vekterdb.new(pg_table, { url = pg_url, faiss_index = index_file })
+    -- the file was saved for the SQLite table: the PostgreSQL one trusts it once
+    local pg = vekterdb.new(pg_table, { url = pg_url, faiss_index = index_file, trust_index_file = true })
     local cases = {
       { name = "faiss k=10", run = function() local w, _, c = bare:search(test, 10, search_params); return w, c end },
     }
