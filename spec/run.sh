@@ -19,9 +19,8 @@
 #               sanitizers or LuaJIT, which run the same C code
 #   #stress     the stress spec: make check only, SQLite and PostgreSQL
 #   #openresty  needs nginx and the LuaJIT build: make check only
-# A single spec file by hand, after `make build`:
-#   eval "$(make -s pg-start)"   (for VEKTERDB_TEST_BACKEND=postgresql)
-#   busted -o spec/support/tap_timed.lua spec/filter_spec.lua
+# A single spec file by hand: make spec SPEC=spec/filter_spec.lua (on
+# PostgreSQL: eval "$(make -s pg-start)", then BACKEND=postgresql).
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-test}

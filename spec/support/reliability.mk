@@ -31,12 +31,12 @@ asan-build:
 
 # only the sanitizer pass (make check runs it too)
 test-asan: deps-check
-	@MAKE="$(MAKE)" sh spec/run.sh asan
+	@sh spec/run.sh asan
 
 # only the C tests under valgrind memcheck (make check runs it too; the
 # valgrind options are spec/run.sh's)
 test-valgrind: deps-check
-	@MAKE="$(MAKE)" sh spec/run.sh valgrind
+	@sh spec/run.sh valgrind
 
 # ---------- libFuzzer ----------
 FUZZ_SECONDS ?= 60
