@@ -16,6 +16,8 @@ BENCH_SO = $(BUILD)/bench/vkbench.so
 
 .PHONY: bench bench-data
 
+# (gen_data.c and datagen.c include datagen.h alone, besides FAISS's and the
+# system's headers)
 $(BENCH_GEN): bench/gen_data.c bench/datagen.c bench/datagen.h $(ENGINE_LIB) $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
@@ -28,11 +30,13 @@ $(BENCH_DIR)/gt.ivecs: | $(BENCH_GEN)
 
 bench-data: $(BENCH_DIR)/gt.ivecs
 
-$(BENCH_SO): bench/vkbench.c $(ENGINE_LIB) $(FAISS_C_LIB) bindings/lvk.h
+DEPS += $(BENCH_SO).d
+
+$(BENCH_SO): bench/vkbench.c $(BENCH_SO).d $(ENGINE_LIB) $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS_ALL) -I$(LUA_INCDIR) -Ibindings -fvisibility=hidden $(LIBFLAG) \
-	  bench/vkbench.c -o $@ $(ENGINE_LIB) $(LIBS)
+	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(LUA_INCDIR) -Ibindings -fvisibility=hidden $(LIBFLAG) \
+	  bench/vkbench.c -o $@ $(ENGINE_LIB) $(LIBS) && touch $@
 
 # which FAISS this build links: the label of the results
 ifdef FAISS_PREFIX

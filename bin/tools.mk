@@ -1,29 +1,10 @@
 # bin/tools.mk: the Lua ecosystem's part of the build, included by the
-# Makefile: vector files (HDF5), LuaRocks, the API reference and lint.
+# Makefile: the API reference and lint.  (HDF5's flags, `make VK_HDF5=0`,
+# and the packages lint needs are the Makefile's own.)
 #   make docs    API reference from the Lua sources (LDoc) into $(BUILD)/docs
 #   make lint    luacheck on lua/ bin/ spec/ examples/, cppcheck on engine/ bindings/
-#   make VK_HDF5=0 ...   builds without HDF5 (the HDF5 readers then refuse)
 
-EXTRA_PACKAGES += libhdf5-dev luarocks lua-ldoc lua-check cppcheck
-
-# Debian keeps HDF5 under hdf5/serial; pkg-config knows where when it is there
-VK_HDF5 ?= 1
-ifeq ($(VK_HDF5),0)
-HDF5_CFLAGS := -DVK_NO_HDF5
-HDF5_LIBS :=
-else
-HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
-HDF5_LIBS := $(shell pkg-config --libs hdf5 2>/dev/null || echo -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
-endif
-LIBS += $(HDF5_LIBS)
-
-IO_HDR = engine/vk_io.h engine/vk_io_impl.h
-$(BUILD)/obj/io_vecs.o: $(IO_HDR)
-$(BUILD)/obj/io_hdf5.o: $(IO_HDR)
-$(BUILD)/obj/io_hdf5.o: CFLAGS_ALL += $(HDF5_CFLAGS)
-$(BUILD)/lua$(LUA_VERSION)/obj/lvk_io.o: engine/vk_io.h
-$(BUILD)/ctest/test_io: engine/vk_io.h
-$(BUILD)/ctest/test_io: CFLAGS_ALL += $(HDF5_CFLAGS)
+EXTRA_PACKAGES += lua-ldoc
 
 # ---------- API reference ----------
 LDOC ?= ldoc
@@ -55,4 +36,4 @@ lint-c:
 	$(CPPCHECK) --quiet --error-exitcode=1 --std=c11 --inline-suppr \
 	  --enable=warning,performance,portability --library=bin/cppcheck.cfg \
 	  --suppress=missingIncludeSystem --suppressions-list=bin/cppcheck.supp \
-	  -D__GNUC__ -Iengine -Ibindings engine bindings
+	  -D__GNUC__ $(ENGINE_INC) -Ibindings engine bindings

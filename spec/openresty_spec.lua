@@ -2,6 +2,8 @@
 -- index built here, Debian's nginx started on 127.0.0.1 with the example
 -- configuration pointed at them, HTTP requests through curl, and every
 -- answer compared with the same query run in this process (Lua 5.4).
+-- #openresty: it needs nginx and the LuaJIT build, so make check runs it
+-- (make test leaves it out).
 local vekterdb = require "vekterdb"
 local cjson = require "cjson"
 local H = require "spec.helper"
@@ -97,7 +99,7 @@ local function render_config(opts)
   return text
 end
 
-describe("the OpenResty example", function()
+describe("the OpenResty example #openresty", function()
   local skip_reason
   if H.backend ~= "sqlite" then
     skip_reason = "the OpenResty example serves an SQLite file"

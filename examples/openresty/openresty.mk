@@ -4,9 +4,9 @@
 
 LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 
-# luajit2 (OpenResty's LuaJIT, the one Debian's nginx lua module uses) conflicts
-# with Debian's `luajit` package: install only luajit2.
-EXTRA_PACKAGES += luajit2 libluajit2-5.1-dev nginx-light libnginx-mod-http-lua curl wrk lua-filesystem
+# luajit2, nginx and what the spec needs are in the Makefile's CHECK_PACKAGES
+# (`make deps-check`); the load test adds wrk
+EXTRA_PACKAGES += wrk
 
 LUAJIT_BIND_OBJ = $(BIND_C:bindings/%.c=$(BUILD)/luajit/obj/%.o)
 LUAJIT_CORE_SO = $(BUILD)/luajit/vekterdb/core.so
@@ -15,10 +15,12 @@ LUAJIT_CORE_SO = $(BUILD)/luajit/vekterdb/core.so
 
 luajit: $(LUAJIT_CORE_SO)
 
-$(BUILD)/luajit/obj/%.o: bindings/%.c bindings/lvk.h bindings/compat.h engine/vekterdb.h
+DEPS += $(LUAJIT_BIND_OBJ:=.d) $(BUILD)/mmap_check.d
+
+$(BUILD)/luajit/obj/%.o: bindings/%.c $(BUILD)/luajit/obj/%.o.d
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (LuaJIT)"
-	@$(CC) $(CFLAGS_ALL) -I$(LUAJIT_INCDIR) -fvisibility=hidden -c $< -o $@
+	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(LUAJIT_INCDIR) -fvisibility=hidden -c $< -o $@ && touch $@
 
 $(LUAJIT_CORE_SO): $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
@@ -26,10 +28,10 @@ $(LUAJIT_CORE_SO): $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB)
 	@$(CC) $(LIBFLAG) -o $@ $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(LIBS)
 
 # which index types FAISS maps instead of copying (see README.md)
-$(BUILD)/mmap_check: examples/openresty/mmap_check.c $(FAISS_C_LIB)
+$(BUILD)/mmap_check: examples/openresty/mmap_check.c $(BUILD)/mmap_check.d $(FAISS_C_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS_ALL) $< -o $@ $(LIBS)
+	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $< -o $@ $(LIBS) && touch $@
 
 MMAP_CHECK_N ?= 100000
 mmap-check: $(BUILD)/mmap_check
@@ -37,9 +39,7 @@ mmap-check: $(BUILD)/mmap_check
 
 # the search service under wrk (loadtest.sh) on the benchmark's dataset; its
 # figures go to bench/results beside the benchmark's
-bench-load: build luajit $(BENCH_DIR)/gt.ivecs
+bench-load: deps-check
+	@$(MAKE) --no-print-directory build luajit $(BENCH_DIR)/gt.ivecs
 	@LOADTEST_DATA=$(BENCH_DIR) LOADTEST_JSON=$(BENCH_RESULTS)/load-n$(BENCH_N).json \
 	  sh examples/openresty/loadtest.sh
-
-# make test runs the specs under LuaJIT too, and the OpenResty spec loads this build
-test: luajit

@@ -2,6 +2,7 @@
 # (included by the Makefile).
 #   make test-asan       C tests and busted suite with AddressSanitizer + UBSan
 #   make test-valgrind   C tests under valgrind memcheck: no byte definitely lost
+# (make check runs both: spec/run.sh's asan and valgrind parts)
 #   make fuzz FUZZ_SECONDS=60   each libFuzzer target for that long
 #   make fuzz-faiss      FAISS's own reader on mutated index files
 # faiss_reader runs with leak detection off: FAISS leaks the parts of an
@@ -14,43 +15,41 @@
 # LeakSanitizer scan (fuzz_where: 38 instead of 630 inputs a second) that
 # only ever sees garbage not collected yet.
 
-EXTRA_PACKAGES += valgrind clang libclang-rt-14-dev
+# valgrind is in the Makefile's CHECK_PACKAGES; the fuzz targets need clang
+EXTRA_PACKAGES += clang libclang-rt-14-dev
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_BUILD = build-asan
 
 .PHONY: asan-build test-asan test-valgrind fuzz fuzz-build fuzz-faiss
 
-# the sanitizer flavour of the module and C tests, in $(ASAN_BUILD); spec/run.sh runs it
+# the sanitizer flavour of the module and C tests, in $(ASAN_BUILD) (FAISS's
+# C API, compiled the same way, is the default build's); spec/run.sh runs it
 asan-build:
-	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT="-O1 -g $(SAN_FLAGS)" \
-	  LIBFLAG="-shared $(SAN_FLAGS)" build ctest
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) FAISS_C_DIR=$(FAISS_C_DIR) \
+	  OPT="-O1 -g $(SAN_FLAGS)" LIBFLAG="-shared $(SAN_FLAGS)" build ctest
 
-# only the sanitizer pass (make test runs it too, after the plain one)
-test-asan: deps asan-build
-	@VEKTERDB_TEST_ONLY_ASAN=1 sh spec/run.sh
+# only the sanitizer pass (make check runs it too)
+test-asan: deps-check
+	@sh spec/run.sh asan
 
-VALGRIND = valgrind --quiet --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite \
-	--show-leak-kinds=definite --suppressions=spec/support/valgrind.supp
-
-test-valgrind: deps
-	@$(MAKE) --no-print-directory build ctest
-	@status=0; for t in $(CTESTS); do \
-	  echo "== valgrind $$t"; \
-	  $(VALGRIND) $$t > $(BUILD)/$$(basename $$t).valgrind.tap 2>&1 || status=1; \
-	  grep -E '^not ok|definitely lost|ERROR SUMMARY|Invalid|uninitialised' $(BUILD)/$$(basename $$t).valgrind.tap; \
-	done; \
-	if [ $$status -ne 0 ]; then echo "valgrind found problems"; exit 1; fi; echo "valgrind: clean"
+# only the C tests under valgrind memcheck (make check runs it too; the
+# valgrind options are spec/run.sh's)
+test-valgrind: deps-check
+	@sh spec/run.sh valgrind
 
 # ---------- libFuzzer ----------
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD = build-fuzz
 FUZZ_TARGETS = $(patsubst spec/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard spec/fuzz/fuzz_*.c))
+# the engine sources the small targets (fuzz_codec, fuzz_url) compile: the
+# only engine file names in the build, so fuzzing them stays cheap; update
+# them when those files move (make fuzz-build says which is missing)
 FUZZ_ENGINE_C = engine/base_codec.c engine/base_url.c engine/base_error.c engine/base_util.c
 
-$(FUZZ_BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(FUZZ_ENGINE_C) $(ENGINE_HDR)
+$(FUZZ_BUILD)/fuzz_%: spec/fuzz/fuzz_%.c $(FUZZ_ENGINE_C) $(ENGINE_HDRS)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -Iengine -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 -g -O1 -D_GNU_SOURCE $(ENGINE_INC) -fsanitize=fuzzer,address,undefined \
 	  $< $(FUZZ_ENGINE_C) -o $@ -lzstd
 
 # index files opened for a table (fuzz_index), and handed straight to FAISS's
@@ -64,13 +63,13 @@ $(FUZZ_BUILD)/new_limit.o: spec/fuzz/new_limit.cpp
 
 $(FUZZ_BUILD)/fuzz_index $(FUZZ_BUILD)/faiss_reader: $(FUZZ_BUILD)/%: spec/fuzz/%.c spec/fuzz/index_input.h $(FUZZ_BUILD)/new_limit.o \
 		$(ENGINE_LIB) $(FAISS_C_LIB)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -Iengine -DVK_SRC_DIR='"$(CURDIR)"' -fsanitize=fuzzer,address \
+	clang -std=c11 -g -O1 -D_GNU_SOURCE $(ENGINE_INC) -DVK_SRC_DIR='"$(CURDIR)"' -fsanitize=fuzzer,address \
 	  $< $(FUZZ_BUILD)/new_limit.o -o $@ $(ENGINE_LIB) $(LIBS)
 
 # fuzz_config and fuzz_where host a Lua 5.4 interpreter that runs
 # lua/vekterdb.lua over a copy of the C module (bindings and engine) compiled
 # here with clang for fuzzing: $(CORE_SO) comes first for the FAISS C API and
-# faiss_ext.o that copy links. liblua5.4 (and FAISS) are not instrumented:
+# the engine's C++ objects that copy links. liblua5.4 (and FAISS) are not instrumented:
 # coverage guidance comes from the harness's own decoding of the input and
 # from the C module, not from the Lua VM. HDF5 is left out: they read no
 # vector files.
@@ -79,21 +78,21 @@ FUZZ_CMOD_DIR = $(FUZZ_BUILD)/lua$(LUA_VERSION)
 FUZZ_CORE_SO = $(FUZZ_CMOD_DIR)/vekterdb/core.so
 FUZZ_LUA_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-$(FUZZ_CORE_SO): $(CORE_SO) $(BIND_C) $(ENGINE_C) $(ENGINE_HDR) bindings/lvk.h bindings/compat.h
+$(FUZZ_CORE_SO): $(CORE_SO) $(BIND_C) $(ENGINE_C) $(ENGINE_HDRS) $(BIND_HDRS)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -g -O1 -fPIC -shared -D_GNU_SOURCE -DVK_NO_HDF5 -Iengine -I/usr/include/postgresql \
+	clang -std=c11 -g -O1 -fPIC -shared -D_GNU_SOURCE -DVK_NO_HDF5 $(ENGINE_INC) -I$(PG_INCDIR) \
 	  -I$(LUA_INCDIR) -fvisibility=hidden -fsanitize=fuzzer-no-link $(FUZZ_LUA_SAN) \
-	  $(BIND_C) $(ENGINE_C) $(BUILD)/obj/faiss_ext.o -o $@ $(LIBS)
+	  $(BIND_C) $(ENGINE_C) $(ENGINE_CXX_OBJ) -o $@ $(LIBS)
 
 $(FUZZ_LUA_TARGETS): $(FUZZ_BUILD)/%: spec/fuzz/%.c spec/fuzz/lua_host.h $(FUZZ_CORE_SO)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -g -O1 -D_GNU_SOURCE -I$(LUA_INCDIR) -fsanitize=fuzzer $(FUZZ_LUA_SAN) \
 	  -DVK_SRC_DIR='"$(CURDIR)"' -DVK_CMOD_DIR='"$(CURDIR)/$(FUZZ_CMOD_DIR)"' $< -o $@ -llua$(LUA_VERSION)
 
-fuzz-build: deps $(FUZZ_TARGETS)
+fuzz-build: deps-check $(FUZZ_TARGETS)
 
 # FAISS's own reader on mutated files: crashes FAISS 1.7.3 (docs/reliability.md)
-fuzz-faiss: deps $(FUZZ_BUILD)/faiss_reader
+fuzz-faiss: deps-check $(FUZZ_BUILD)/faiss_reader
 	@$(MAKE) --no-print-directory fuzz FUZZ_TARGETS=$(FUZZ_BUILD)/faiss_reader
 
 fuzz: fuzz-build
