@@ -713,7 +713,8 @@ end
 --- Removes deleted records' vectors from the attached index where its type
 -- keeps explicit ids (the IVF family; indexes numbered by position, such as
 -- Flat and HNSW, cannot drop a vector without renumbering the others) and
--- saves it; the tombstones it no longer needs stop being consulted.
+-- saves it; this handle's searches stop consulting the tombstones its index
+-- no longer needs (other handles' indexes keep theirs: docs/concurrency.md).
 -- @return number of tombstones reclaimed, number of vectors removed
 function DB:rebuild_index()
   check_open(self)
