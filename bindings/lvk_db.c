@@ -1059,7 +1059,7 @@ static void check_k(lua_State *L, int idx, search_args *a)
     if (!lvk_tointeger(L, idx, &a->k) || a->k <= 0)
         lvk_errorf(L, "k must be a positive integer");
     if (a->k > 100000)
-        lvk_errorf(L, "k = %d is larger than the limit of 100000", (int)a->k);
+        lvk_errorf(L, "k = %lld is larger than the limit of 100000", (long long)a->k);
 }
 
 static vk_index *search_index(lua_State *L, vk_db *db)
@@ -1350,8 +1350,11 @@ static int h_fetch(lua_State *L)
     *rslot = rows;
     lua_createtable(L, (int)n, 0);
     for (int64_t i = 0; i < n; i++) {
-        if (vk_rows_get(rows, i, 0)->type == VK_NULL)
+        if (vk_rows_get(rows, i, 0)->type == VK_NULL) {   /* no such record: false keeps a sequence */
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
             continue;
+        }
         lua_createtable(L, 0, ncols);
         set_record(L, db, rows, i, 1, cols, ncols);
         lua_rawseti(L, -2, (lua_Integer)i + 1);

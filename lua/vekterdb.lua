@@ -111,22 +111,31 @@ local function format_params(list)
 end
 
 -- Splits search-like varargs: column names, then an optional options table.
+-- Column names come one by one or as one array ({ "idx", "cat" }); an
+-- options table (string keys only) may end the list.
 local function split_args(fn, ...)
   local n = select("#", ...)
   local args = { ... }
   local opts
-  if n > 0 and type(args[n]) == "table" then
+  if n > 0 and type(args[n]) == "table" and args[n][1] == nil then
     opts = args[n]
     n = n - 1
   elseif n > 0 and args[n] == nil then
     n = n - 1
   end
   local cols = {}
-  for i = 1, n do
-    if type(args[i]) ~= "string" then
-      error(fn .. ": column names must be strings, got " .. type(args[i]) .. " at position " .. i, 3)
+  local function add(name, pos)
+    if type(name) ~= "string" then
+      error(fn .. ": column names must be strings, got " .. type(name) .. " at " .. pos, 4)
     end
-    cols[#cols + 1] = args[i]
+    cols[#cols + 1] = name
+  end
+  for i = 1, n do
+    if type(args[i]) == "table" then
+      for j, name in ipairs(args[i]) do add(name, "position " .. i .. "[" .. j .. "]") end
+    else
+      add(args[i], "position " .. i)
+    end
   end
   return cols, opts
 end
@@ -538,7 +547,11 @@ function DB:_columns(cols, fn)
 end
 
 local function check_k(k, fn)
-  if type(k) ~= "number" or k % 1 ~= 0 or k < 1 then
+  if type(k) ~= "number" then
+    error(string.format("%s: k must be a positive integer, got %s (a %s)", fn,
+      type(k) == "string" and string.format("%q", k) or tostring(k), type(k)), 3)
+  end
+  if k % 1 ~= 0 or k < 1 then
     error(fn .. ": k must be a positive integer, got " .. tostring(k), 3)
   end
 end
@@ -792,7 +805,8 @@ function DB:placeholder(n)
   return self._h:info().placeholder .. tostring(n)
 end
 
---- Records for the given idx values, in that order.
+--- Records by idx, in the order asked: a sequence whose entry for an idx
+-- the table does not hold (never inserted, or deleted) is false.
 function DB:fetch(ids, ...)
   check_open(self)
   local cols = split_args("fetch", ...)

@@ -142,6 +142,39 @@ describe("insert", function()
     db:close()
   end)
 
+  it("fetch returns a sequence: false for an idx the table does not hold", function()
+    local db = new_db()
+    db:insert(records_with_ids(4))
+    assert.are.equal(1, db:delete(db.Record.idx:in_({ 1 })))
+    local got = db:fetch({ 0, 1, 37, 3 }, "idx")
+    assert.are.equal(4, #got)
+    assert.are.same({ 0, false, false, 3 }, { got[1].idx, got[2], got[3], got[4].idx })
+    local seen = 0
+    for _ in ipairs(got) do seen = seen + 1 end
+    assert.are.equal(4, seen)
+    db:close()
+  end)
+
+  it("takes column names one by one or as one array, before the options", function()
+    local db = new_db()
+    local recs = records_with_ids(6)
+    db:insert(recs)
+    db:create_index(H.path("colarray.index"), "Flat", { metric = "l2" })
+    local q = recs[3].vector
+    local a = db:search(q, 2, { "idx", "category" })[1].neighbors
+    local b = db:search(q, 2, "idx", "category")[1].neighbors
+    local c = db:search(q, 2, { "idx", "category" }, { k_extra_neighbors = 1 })[1].neighbors
+    assert.are.same(b, a)
+    assert.are.same(b, c)
+    local keys = {}
+    for key in pairs(a[1]) do keys[#keys + 1] = key end
+    table.sort(keys)
+    assert.are.same({ "category", "idx", "metric" }, keys)
+    assert.are.same({ { category = "even", idx = 0 } }, db:fetch({ 0 }, { "idx", "category" }))
+    assert.truthy(H.error_of(db.search, db, q, 2, { "idx", 7 }):find("column names must be strings", 1, true))
+    db:close()
+  end)
+
   it("accepts vectors as arrays, vekterdb vectors, matrix rows and packed float32 strings", function()
     local db = H.new()
     local m = vekterdb.matrix({ { 5, 6, 7 } })

@@ -137,6 +137,8 @@ describe("bad index requests", function()
     expect_error("search: k must be a positive integer, got 0", db.search, db, { 1, 2, 3, 4 }, 0)
     expect_error("search: k must be a positive integer, got -2", db.search, db, { 1, 2, 3, 4 }, -2)
     expect_error("search: k must be a positive integer, got 1.5", db.search, db, { 1, 2, 3, 4 }, 1.5)
+    expect_error('search: k must be a positive integer, got "3" (a string)', db.search, db, { 1, 2, 3, 4 }, "3")
+    expect_error("k = 1099511627776 is larger than the limit of 100000", db.search, db, { 1, 2, 3, 4 }, 2 ^ 40)
     expect_error("k_extra_neighbors must be a non-negative integer", db.search, db, { 1, 2, 3, 4 }, 1,
       { k_extra_neighbors = -1 })
     expect_error("search: unknown option 'nprobe'", db.search, db, { 1, 2, 3, 4 }, 1, { nprobe = 3 })
