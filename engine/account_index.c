@@ -199,10 +199,11 @@ int vk_db_catch_up(vk_db *db, i64 batch_size, vk_progress_fn fn, void *ud, int r
                            db->table, (long long)next);
         return VK_OK;
     }
+    /* a mapped index takes no vectors (a newer file may), an untrained one
+     * none yet */
     if (db->index_mmap || !vk_index_is_trained(db->index)) {
         if (fn)
             fn(ud, 0, 0, "add");
-        /* nothing can be added before training */
         if (db->index_mmap && reload && db->index_path && !db->in_txn)
             rc = reload_newer(db);
         return rc;
