@@ -147,19 +147,29 @@ int vk_db_write_index(vk_db *db, const char *path)
 
 /* *gen: seq of the row recording hex, 0 when none; *any: some digest is
  * recorded for the table */
-static int lookup(vk_db *db, const char *hex, i64 *gen, int *any)
+/* *q: the quoted name of the table's index-file side table, NULL (and
+ * VK_OK) while it does not exist */
+static int files_table(vk_db *db, char **q)
 {
-    *gen = 0;
-    *any = 0;
+    *q = NULL;
     int exists = 0;
     int rc = vk_side_exists(db, FILES_SUFFIX, &exists);
     if (rc || !exists)
         return rc;
-    char *q = vk_side_ident(db, FILES_SUFFIX, 1);
+    return (*q = vk_side_ident(db, FILES_SUFFIX, 1)) ? VK_OK : VK_ENOMEM;
+}
+
+static int lookup(vk_db *db, const char *hex, i64 *gen, int *any)
+{
+    *gen = 0;
+    *any = 0;
+    char *q;
+    int rc = files_table(db, &q);
+    if (rc || !q)
+        return rc;
     vk_buf sql = {0};
-    rc = q ? vk_buf_printf(&sql, "SELECT COUNT(*), MAX(CASE WHEN sha256 = %s1 THEN seq END) FROM %s",
-                           db->drv->placeholder, q)
-           : VK_ENOMEM;
+    rc = vk_buf_printf(&sql, "SELECT COUNT(*), MAX(CASE WHEN sha256 = %s1 THEN seq END) FROM %s",
+                       db->drv->placeholder, q);
     free(q);
     vk_value p = text(hex);
     vk_rows *r = NULL;
@@ -178,14 +188,12 @@ static int lookup(vk_db *db, const char *hex, i64 *gen, int *any)
 int vk_db_index_file_gen(vk_db *db, const char *path, i64 *gen)
 {
     *gen = 0;
-    int exists = 0;
-    int rc = vk_side_exists(db, FILES_SUFFIX, &exists);
-    if (rc || !exists)
+    char *q;
+    int rc = files_table(db, &q);
+    if (rc || !q)
         return rc;
-    char *q = vk_side_ident(db, FILES_SUFFIX, 1);
     vk_buf sql = {0};
-    rc = q ? vk_buf_printf(&sql, "SELECT MAX(seq) FROM %s WHERE file = %s1", q, db->drv->placeholder)
-           : VK_ENOMEM;
+    rc = vk_buf_printf(&sql, "SELECT MAX(seq) FROM %s WHERE file = %s1", q, db->drv->placeholder);
     free(q);
     vk_value p = text(path);
     if (rc == VK_OK)

@@ -18,16 +18,6 @@ void vk_clear_error(void)
     errcode = VK_OK;
 }
 
-int vk_fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
-    va_end(ap);
-    errcode = code;
-    return code;
-}
-
 int vk_set_error(int code, const char *fmt, ...)
 {
     va_list ap;

@@ -20,7 +20,8 @@ typedef uint64_t u64;
 typedef float f32;
 
 /* ---------- errors (base_error.c) ---------- */
-int vk_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* sets this thread's error and returns code: vk_set_error (vekterdb.h) */
+#define vk_fail vk_set_error
 void vk_clear_error(void);
 /* prefix the current message: "context: message" */
 int vk_fail_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
