@@ -15,6 +15,8 @@
 #define LVK_DB "vekterdb.core.DB"
 #define LVK_CURSOR "vekterdb.core.Cursor"
 #define LVK_BOX "vekterdb.core.Box"
+/* the metatable of every error value the module raises (lvk_core.c) */
+#define LVK_ERROR "vekterdb.Error"
 
 /* the field of every class's metatable that holds its methods */
 #define LVK_METHODS "__methods"
@@ -60,10 +62,24 @@ extern const luaL_Reg lvk_db_funcs[];
 void lvk_open_io(lua_State *L);
 extern const luaL_Reg lvk_io_funcs[];
 
-/* lvk_core.c */
-int lvk_error(lua_State *L);                  /* raises vk_errmsg() */
-/* raises a message formatted by the C library's printf rules */
+/* lvk_core.c: errors.  Every error the module raises is a table
+ * { code = ..., message = ..., call = ... } with the metatable LVK_ERROR;
+ * message names the call ("search: ...") when the running C function was
+ * called by name from Lua (a method run by a wrapper's lua_pcall is named by
+ * its wrapper or by the Lua module). */
+const char *lvk_code_name(int vk_code);       /* VK_E* -> "invalid", "io", ... */
+int lvk_error(lua_State *L);                  /* raises vk_errmsg() with vk_errcode()'s name */
+/* raises a message formatted by the C library's printf rules, code "invalid" */
 int lvk_errorf(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* the same with a code name ("nomem", "corrupt", "state", ...) */
+int lvk_errorc(lua_State *L, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* luaL_argerror's wording, raised as an "invalid" error */
+int lvk_argerror(lua_State *L, int arg, const char *msg);
+/* pushes an error value; call may be NULL */
+void lvk_pusherror(lua_State *L, const char *code, const char *call, const char *msg);
+/* names the error value at the top of the stack after call when it is one
+ * of ours without a name (leaves other values alone) */
+void lvk_name_error(lua_State *L, const char *call);
 /* a userdata that frees p with fn when collected; keeps it safe across errors */
 void **lvk_box(lua_State *L, void (*fn)(void *));
 void lvk_box_release(lua_State *L, int idx);  /* frees now */

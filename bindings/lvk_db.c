@@ -58,7 +58,7 @@ static vk_db *checkdb(lua_State *L, int idx)
 {
     lvk_db *h = toh(L, idx);
     if (!h->db)
-        lvk_errorf(L, "attempt to use a closed database");
+        lvk_errorc(L, "state", "attempt to use a closed database");
     return h->db;
 }
 
@@ -162,14 +162,20 @@ static int db_call(lua_State *L)
     lvk_db *h = toh(L, 1);
     if (m->func == h_close)
         return h_close(L);
-    if (h->busy && !reads_only(m->func))
-        return lvk_errorf(L, "%s: cannot use the database while %s is running (called from its callback)",
-                          m->name, h->running);
+    if (h->busy && !reads_only(m->func)) {
+        lua_pushfstring(L, "cannot use the database while %s is running (called from its callback)",
+                        h->running);
+        lvk_pusherror(L, "state", NULL, lua_tostring(L, -1));
+        lvk_name_error(L, m->name);
+        return lua_error(L);
+    }
     int n = lua_gettop(L);
     int rc = call_busy(L, h, m->name, lua_upvalueindex(1));
     save_after(h, m->func);
-    if (rc)
+    if (rc) {
+        lvk_name_error(L, m->name);   /* (the Lua module names it after its public call) */
         return lua_error(L);
+    }
     return lua_gettop(L) - n;
 }
 
@@ -179,7 +185,7 @@ static int h_close(lua_State *L)
 {
     lvk_db *h = toh(L, 1);
     if (h->busy)
-        return lvk_errorf(L, "close: cannot close the database while %s is running", h->running);
+        return lvk_errorc(L, "state", "close: cannot close the database while %s is running", h->running);
     while (h->cursors) {
         h->cursors->orphaned = 1;
         cursor_release(h->cursors);
@@ -217,7 +223,12 @@ static int h_open(lua_State *L)
     memset(h, 0, sizeof *h);   /* closed until connected */
     luaL_getmetatable(L, LVK_DB);
     lua_setmetatable(L, -2);
-    if (vk_db_open(&h->db, url, opts, nopts))
+    /* the database refusing to open is a connection error: an unreachable
+     * server, a refused login, an SQLite file that cannot be opened */
+    int rc = vk_db_open(&h->db, url, opts, nopts);
+    if (rc == VK_ESQL)
+        return lvk_errorc(L, "connection", "%s", vk_errmsg());
+    if (rc)
         return lvk_error(L);
     return 1;
 }
@@ -485,7 +496,7 @@ static void push_cell(lua_State *L, vk_db *db, int col, const vk_value *v)
     if (c->is_vector && (v->type == VK_BLOB || v->type == VK_TEXT)) {
         int64_t d = vk_decoded_dim(v->s, v->len);
         if (d <= 0)
-            lvk_errorf(L, "corrupted vector: the stored bytes are not one zstd frame of float32 values");
+            lvk_errorc(L, "corrupt", "corrupted vector: the stored bytes are not one zstd frame of float32 values");
         lvk_mat *m = lvk_newmat(L, 1, d, 1);
         if (vk_decode(v->s, v->len, m->data, d))
             lvk_error(L);
@@ -795,7 +806,7 @@ static int h_insert(lua_State *L)
         return lvk_error(L);
     void **fslot = lvk_box(L, free_floats);  /* 9 */
     if (!(*fslot = calloc(1, sizeof(floats))))
-        return lvk_errorf(L, "out of memory");
+        return lvk_errorc(L, "nomem", "out of memory");
     record_source src = {L, db, is_fn, serialize, 0, 0, *fslot};
     int64_t total;
     if (vk_db_insert_rows(db, *bslot, batch_size, params, fill_records, &src, call_progress, &p, expected,
@@ -1066,7 +1077,7 @@ static vk_index *search_index(lua_State *L, vk_db *db)
 {
     vk_index *ix = vk_db_index(db);
     if (!ix)
-        lvk_errorf(L, "no FAISS index: create_index or attach one before searching");
+        lvk_errorc(L, "state", "no FAISS index: create_index or attach one before searching");
     return ix;
 }
 
@@ -1082,7 +1093,7 @@ static void search_batch(lua_State *L, vk_db *db, const float *q, int64_t nq, se
     void **hslot = lvk_box(L, free_hits);
     vk_hits *h = calloc(1, sizeof *h);
     if (!(*hslot = h))
-        lvk_errorf(L, "out of memory");
+        lvk_errorc(L, "nomem", "out of memory");
     if (vk_db_search(db, q, nq, a->k, &a->o, h))
         lvk_error(L);
     add_stats(a);
@@ -1424,7 +1435,7 @@ static int h_select(lua_State *L)
     lua_pushvalue(L, 1);   /* the cursor pins its database */
     lua_setiuservalue(L, -2, 1);
     if (!(c->cols = malloc(sizeof(int) * (size_t)ncols)))
-        return lvk_errorf(L, "out of memory");
+        return lvk_errorc(L, "nomem", "out of memory");
     memcpy(c->cols, cols, sizeof(int) * (size_t)ncols);
     c->ncols = ncols;
     if (vk_db_select(db, cols, ncols, where, params, nparams, order, &c->c))
@@ -1440,7 +1451,7 @@ static int cur_next(lua_State *L)
 {
     lvk_cursor *c = tocursor(L, 1);
     if (c->orphaned)
-        return lvk_errorf(L, "attempt to use a cursor of a closed database");
+        return lvk_errorc(L, "state", "attempt to use a cursor of a closed database");
     if (!c->owner)
         return lua_pushnil(L), 1;   /* finished or closed */
     if (!c->rows || c->pos >= vk_rows_count(c->rows)) {
@@ -1465,7 +1476,7 @@ static int cur_close(lua_State *L)
 {
     lvk_cursor *c = tocursor(L, 1);
     if (c->busy)
-        return lvk_errorf(L, "close: cannot close a cursor while its next is running");
+        return lvk_errorc(L, "state", "close: cannot close a cursor while its next is running");
     cursor_release(c);
     return 0;
 }
@@ -1479,15 +1490,17 @@ static int cur_call(lua_State *L)
     if (m->func == cur_close)
         return cur_close(L);
     if (c->busy)
-        return lvk_errorf(L, "%s: the cursor is already running", m->name);
+        return lvk_errorc(L, "state", "%s: the cursor is already running", m->name);
     if (!c->owner)
         return m->func(L);   /* finished, closed or orphaned: holds nothing */
     int n = lua_gettop(L);
     c->busy = 1;
     int rc = call_busy(L, c->owner, "select", lua_upvalueindex(1));
     c->busy = 0;
-    if (rc)
+    if (rc) {
+        lvk_name_error(L, "select");
         return lua_error(L);
+    }
     return lua_gettop(L) - n;
 }
 

@@ -84,7 +84,7 @@ static int ix_factory(lua_State *L)
 {
     int64_t d;
     if (!lvk_tointeger(L, 1, &d) || d <= 0 || d > (1 << 20))
-        return luaL_argerror(L, 1, "dimension must be a positive integer");
+        return lvk_argerror(L, 1, "dimension must be a positive integer");
     const char *desc = luaL_checkstring(L, 2);
     if (strlen(desc) != lua_rawlen(L, 2))
         return lvk_errorf(L, "the factory string contains a NUL byte");

@@ -42,7 +42,7 @@ static vk_vformat check_format(lua_State *L, int idx, vk_vformat dflt)
         return dflt;
     vk_vformat f;
     if (vk_vformat_parse(luaL_checkstring(L, idx), &f))
-        luaL_argerror(L, idx, vk_errmsg());
+        lvk_argerror(L, idx, vk_errmsg());
     return f;
 }
 
@@ -52,7 +52,7 @@ static int64_t opt_int(lua_State *L, int idx, int64_t dflt, int64_t min, const c
         return dflt;
     int64_t v;
     if (!lvk_tointeger(L, idx, &v) || v < min)
-        luaL_argerror(L, idx, what);
+        lvk_argerror(L, idx, what);
     return v;
 }
 
@@ -67,7 +67,7 @@ static vk_vfile *checkvfile(lua_State *L, int idx)
 {
     lvk_vfile *p = tovfile(L, idx);
     if (!p->f)
-        lvk_errorf(L, "attempt to use a closed vector file");
+        lvk_errorc(L, "state", "attempt to use a closed vector file");
     return p->f;
 }
 
@@ -95,7 +95,7 @@ static int io_open(lua_State *L)
         fmt = check_format(L, -1, VK_VF_AUTO);
         lua_getfield(L, 2, "dataset");
         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-            return luaL_argerror(L, 2, "dataset must be a string");
+            return lvk_argerror(L, 2, "dataset must be a string");
         dataset = lua_tostring(L, -1);   /* stays on the stack */
     }
     push_vfile(L, path, fmt, dataset);
@@ -224,7 +224,7 @@ static int vf_index(lua_State *L)
     if (!lua_isnil(L, -1))
         return 1;
     if (!p->f)
-        return lvk_errorf(L, "attempt to use a closed vector file");
+        return lvk_errorc(L, "state", "attempt to use a closed vector file");
     vk_vfile *f = p->f;
     if (!strcmp(k, "rows"))
         lvk_pushint64(L, vk_vfile_rows(f));
@@ -324,7 +324,7 @@ static lvk_vwriter *checkvwriter(lua_State *L, int idx)
 {
     lvk_vwriter *p = tovwriter(L, idx);
     if (p->done)
-        lvk_errorf(L, "attempt to use a closed vector writer");
+        lvk_errorc(L, "state", "attempt to use a closed vector writer");
     return p;
 }
 
@@ -334,7 +334,7 @@ static int io_writer(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     int64_t d;
     if (!lvk_tointeger(L, 2, &d) || d < 1)
-        return luaL_argerror(L, 2, "dimension must be a positive integer");
+        return lvk_argerror(L, 2, "dimension must be a positive integer");
     vk_vformat fmt = check_format(L, 3, VK_VF_AUTO);
     lvk_vwriter *p = lua_newuserdatauv(L, sizeof *p, 0);
     p->w = NULL;
@@ -500,7 +500,7 @@ static int io_write_hdf5(lua_State *L)
         size_t es = fits32 ? sizeof(int32_t) : sizeof(int64_t);
         void **slot = lvk_box(L, free);
         if (!(*slot = malloc(es * (size_t)(n * d))))
-            return lvk_errorf(L, "out of memory");
+            return lvk_errorc(L, "nomem", "out of memory");
         for (int64_t i = 0; i < n; i++) {
             lua_rawgeti(L, 3, (lua_Integer)i + 1);
             for (int64_t j = 0; j < d; j++) {

@@ -173,7 +173,7 @@ static int v_new(lua_State *L)
     if (lua_type(L, 1) == LUA_TNUMBER) {
         int64_t n;
         if (!lvk_tointeger(L, 1, &n) || n <= 0)
-            return luaL_argerror(L, 1, "dimension must be a positive integer");
+            return lvk_argerror(L, 1, "dimension must be a positive integer");
         lvk_mat *v = lvk_newmat(L, 1, n, 1);
         memset(v->data, 0, sizeof(float) * (size_t)n);
         return 1;
@@ -188,16 +188,16 @@ static int m_new(lua_State *L)
     if (lua_type(L, 1) == LUA_TNUMBER) {
         int64_t n, d;
         if (!lvk_tointeger(L, 1, &n) || n < 0)
-            return luaL_argerror(L, 1, "row count must be a non-negative integer");
+            return lvk_argerror(L, 1, "row count must be a non-negative integer");
         if (!lvk_tointeger(L, 2, &d) || d <= 0)
-            return luaL_argerror(L, 2, "dimension must be a positive integer");
+            return lvk_argerror(L, 2, "dimension must be a positive integer");
         lvk_mat *m = lvk_newmat(L, n, d, 0);
         memset(m->data, 0, sizeof(float) * (size_t)(n * d));
         return 1;
     }
     int64_t d = 0;
     if (!lua_isnoneornil(L, 2) && (!lvk_tointeger(L, 2, &d) || d <= 0))
-        return luaL_argerror(L, 2, "dimension must be a positive integer");
+        return lvk_argerror(L, 2, "dimension must be a positive integer");
     lvk_checkmatrix(L, 1, d);
     return 1;
 }

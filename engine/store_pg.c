@@ -276,6 +276,7 @@ static int pg_fail(pg_conn *c, const PGresult *res, const char *what)
     const char *lost = "";
     if (PQstatus(c->pg) == CONNECTION_BAD) {
         lost = "the connection was lost: ";
+        code = VK_ECONN;
         mark_lost(c, 1);
     }
     if (*det)
@@ -323,9 +324,9 @@ static int usable(pg_conn *c, const char *what)
     char msg[512];
     first_line(msg, sizeof msg, PQerrorMessage(c->pg));
     if (c->lost_in_txn)
-        return vk_fail(VK_ESQL, "%s: the connection was lost during a transaction (%s): "
+        return vk_fail(VK_ECONN, "%s: the connection was lost during a transaction (%s): "
                        "ROLLBACK to reconnect", what, msg);
-    return vk_fail(VK_ESQL, "%s: the connection was lost: %s", what, msg);
+    return vk_fail(VK_ECONN, "%s: the connection was lost: %s", what, msg);
 }
 
 /* ROLLBACK after the connection broke in a transaction: nothing left to undo */
@@ -464,7 +465,7 @@ static int connect_failed(PGconn *pg, const conninfo *ci)
     for (int i = 0; i < ci->n; i++)
         if (strcmp(ci->keys[i], "password") == 0)
             redact(msg, sizeof msg, ci->vals[i]);
-    return vk_fail(VK_ESQL, "cannot connect to PostgreSQL: %s", msg);
+    return vk_fail(VK_ECONN, "cannot connect to PostgreSQL: %s", msg);
 }
 
 static int pg_connect(vk_db *db, const vk_url *u, const char *const *opts, int nopts)

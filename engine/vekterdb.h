@@ -32,7 +32,9 @@ enum {
     VK_EIO = -6,        /* file system */
     VK_ESTATE = -7,     /* call not valid in the handle's state */
     VK_ECONSTRAINT = -8, /* unique / not-null / primary key violation */
-    VK_ELOCKED = -9      /* another writer held the table past the busy timeout */
+    VK_ELOCKED = -9,     /* another writer held the table past the busy timeout */
+    VK_ECONN = -10,      /* the database cannot be reached, or the connection was lost */
+    VK_ENOTFOUND = -11   /* a file, table or index the call names does not exist */
 };
 
 /* last error of this thread; never NULL */

@@ -24,6 +24,88 @@ local M = {
 -- FAISS pads with -1: those never reach the caller.
 
 ---------------------------------------------------------------------------
+-- errors
+---------------------------------------------------------------------------
+
+--- The metatable of every error value VekterDB raises.
+-- An error is a table `{ code = ..., message = ..., call = ... }`:
+-- `message` is the text (`tostring(err)` gives it, and string methods such
+-- as `err:find(...)` and `..` work on it as on the text), `call` the public
+-- function that failed (`"search"`, `"vekterdb.load"`, ...), and `code` one
+-- of these stable names:
+--
+-- * `invalid`: a bad argument, option, record, configuration or query
+-- * `not_found`: a table, configuration file, index file or vector file that does not exist
+-- * `constraint`: a unique, not-null or primary key violation
+-- * `locked`: another writer held the table past the busy/lock timeout
+-- * `connection`: the database cannot be reached (refused, bad login, SQLite file that cannot
+--   be opened) or the connection was lost
+-- * `database`: any other refusal or failure of the database (SQL errors of `execute`)
+-- * `state`: the call is not valid now (closed handle, no index attached, called from a callback)
+-- * `faiss`: FAISS refused or failed (its message follows)
+-- * `io`: reading or writing a file failed
+-- * `corrupt`: stored vectors or a file that do not hold what they should
+-- * `nomem`: out of memory
+-- * `internal`: a failure VekterDB has no code for (a bug: please report it)
+--
+-- Errors carry no source position. Argument type errors that Lua's own
+-- auxiliary library raises (`bad argument #1 to 'normalize' (number expected)`)
+-- stay strings, and an error your own iterator or callback raises comes
+-- back as you raised it.
+M.Error = core.Error
+
+--- Whether `e` is an error value raised by VekterDB.
+function M.is_error(e)
+  return getmetatable(e) == core.Error
+end
+
+-- raises an error value: msg, code (default "invalid"); the public function
+-- the caller called names it (see public below)
+local function raise(msg, code)
+  error(core.error(code or "invalid", msg), 0)
+end
+
+-- the code of an error value, or nil
+local function code_of(e)
+  return getmetatable(e) == core.Error and e.code or nil
+end
+
+-- the text of an error without the name of the call that raised it, to be
+-- wrapped in another message
+local function bare(e)
+  if getmetatable(e) ~= core.Error then return tostring(e) end
+  local call, msg = e.call, e.message
+  if call and msg:sub(1, #call + 2) == call .. ": " then return msg:sub(#call + 3) end
+  return msg
+end
+
+-- the errors a public call has named: an outer public call (one whose
+-- callback made the call that failed) leaves them as they are
+local named = setmetatable({}, { __mode = "k" })
+
+-- names error value e after the public call that failed: its message
+-- starts "call: " (replacing the name of a lower call, C's included)
+local function name_error(e, call)
+  if getmetatable(e) ~= core.Error or named[e] then return e end
+  named[e] = true
+  if e.call == call then return e end
+  local msg = bare(e)
+  if msg:sub(1, #call + 2) ~= call .. ": " then msg = call .. ": " .. msg end
+  e.message, e.call = msg, call
+  return e
+end
+
+local function finish(call, ok, ...)
+  if ok then return ... end
+  error(name_error((...), call), 0)
+end
+
+-- fn as a public function named call: its errors are named after it
+local function public(call, fn)
+  return function(...) return finish(call, pcall(fn, ...)) end
+end
+
+---------------------------------------------------------------------------
 -- logging
 ---------------------------------------------------------------------------
 
@@ -37,6 +119,9 @@ M.log = {
     io.stderr:write("vekterdb ", level, ": ", msg, "\n")
   end,
 }
+
+-- how a message tells the reader to run a fix (bin/vekterdb names its commands)
+M._hints = { sync = "db:sync_index_to_db()" }
 
 local function log(level, fmt, ...)
   local want = LEVELS[M.log.level] or LEVELS.warn
@@ -56,11 +141,11 @@ local unpack = table.unpack or unpack
 local function check_opts(opts, allowed, fn)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(fn .. ": options must be a table, got " .. type(opts), 3)
+    raise(fn .. ": options must be a table, got " .. type(opts))
   end
   for k in pairs(opts) do
     if not allowed[k] then
-      error(fn .. ": unknown option '" .. tostring(k) .. "'", 3)
+      raise(fn .. ": unknown option '" .. tostring(k) .. "'")
     end
   end
   return opts
@@ -81,20 +166,20 @@ end
 -- the engine reads metric names (vk_metric_parse)
 local function normalize_metric(m)
   local ok, name = pcall(core.metric_name, type(m) == "string" and m or m ~= nil and tostring(m) or nil)
-  if not ok then error(name, 3) end
+  if not ok then raise(bare(name)) end
   return name
 end
 
 -- "a=1,b=2" -> ordered list of { name, value }
 local function parse_params(s)
   if type(s) ~= "string" then
-    error("FAISS runtime parameters must be a string such as \"nprobe=16\", got " .. type(s), 3)
+    raise("FAISS runtime parameters must be a string such as \"nprobe=16\", got " .. type(s))
   end
   local list = {}
   for tok in s:gmatch("[^,%s]+") do
     local name, value = tok:match("^([^=]+)=(.+)$")
     if not name or not tonumber(value) then
-      error("could not interpret FAISS parameter '" .. tok .. "': expected name=number", 3)
+      raise("could not interpret FAISS parameter '" .. tok .. "': expected name=number")
     end
     list[#list + 1] = { name, tonumber(value) }
   end
@@ -126,7 +211,7 @@ local function split_args(fn, ...)
   local cols = {}
   local function add(name, pos)
     if type(name) ~= "string" then
-      error(fn .. ": column names must be strings, got " .. type(name) .. " at " .. pos, 4)
+      raise(fn .. ": column names must be strings, got " .. type(name) .. " at " .. pos)
     end
     cols[#cols + 1] = name
   end
@@ -175,9 +260,8 @@ M.faiss = {
 local DB = {}
 local DB_mt = { __name = "vekterdb.DB" }
 
-DB_mt.__index = function(self, k)
-  local m = DB[k]
-  if m ~= nil then return m end
+-- the fields of a DB (its methods are looked up first: see the end)
+local function DB_fields(self, k)
   -- what the engine owns is read from it, never copied here
   local h = rawget(self, "_h")
   if not h then return nil end
@@ -215,7 +299,7 @@ local function columns_from_opts(opts)
   if opts.columns then
     for i, c in ipairs(opts.columns) do
       if type(c) ~= "table" or type(c.name) ~= "string" then
-        error("vekterdb.new: columns[" .. i .. "] must be a table with a name", 3)
+        raise("columns[" .. i .. "] must be a table with a name")
       end
       cols[#cols + 1] = c
     end
@@ -237,7 +321,7 @@ end
 local function connect_list(args)
   local list = {}
   if args == nil then return list end
-  if type(args) ~= "table" then error("connect_args must be a table", 3) end
+  if type(args) ~= "table" then raise("connect_args must be a table") end
   local keys = {}
   for k in pairs(args) do keys[#keys + 1] = tostring(k) end
   table.sort(keys)
@@ -245,29 +329,55 @@ local function connect_list(args)
   return list
 end
 
---- Opens (or creates) a table of records.
--- @param table_name name of the table
--- @param opts idx_name, vector_name, columns, url, schema, connect_args, faiss_index, mmap,
--- trust_index_file (read faiss_index even if the table has no record of
--- saving it, and record it: see docs/reliability.md)
-function M.new(table_name, opts)
-  if type(table_name) ~= "string" then
-    error("vekterdb.new: table name must be a string, got " .. type(table_name), 2)
+-- a URL without its password, for messages
+local function redact_url(url)
+  url = url:gsub("^(%w+://[^/?#@:]*):[^/?#@]*@", "%1@")
+  return (url:gsub("([?&]password=)[^&]*", "%1***"))
+end
+
+-- whether the table exists, asked of the database's catalog before
+-- use_table (which would create it); nil when the driver has no query here
+local function table_exists(h, schema, table_name)
+  local driver = h:info().driver
+  local rows
+  if driver == "sqlite" then
+    rows = h:execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?1",
+                     { table_name })
+  elseif driver == "postgresql" then
+    rows = h:execute("SELECT 1 FROM information_schema.tables WHERE table_name = $1 "
+      .. "AND table_schema = COALESCE(NULLIF($2, ''), current_schema())", { table_name, schema or "" })
+  else
+    return nil
   end
-  opts = check_opts(opts, NEW_OPTS, "vekterdb.new")
+  return #rows > 0
+end
+
+-- vekterdb.new's work; fn names the public call in messages; with
+-- must_exist the table is never created
+local function open_table(fn, table_name, opts, must_exist)
+  if type(table_name) ~= "string" then
+    raise(fn .. ": table name must be a string, got " .. type(table_name))
+  end
+  opts = check_opts(opts, NEW_OPTS, fn)
   local url = opts.url or "sqlite://"
-  if type(url) ~= "string" then error("vekterdb.new: url must be a string", 2) end
+  if type(url) ~= "string" then raise(fn .. ": url must be a string") end
   for _, flag in ipairs({ "mmap", "trust_index_file" }) do
     if opts[flag] ~= nil and type(opts[flag]) ~= "boolean" then
-      error("vekterdb.new: " .. flag .. " must be true or false, got " .. type(opts[flag]), 2)
+      raise(fn .. ": " .. flag .. " must be true or false, got " .. type(opts[flag]))
     end
   end
   local h = core.open(url, connect_list(opts.connect_args))
-  local ok, err = pcall(h.use_table, h, opts.schema, table_name, opts.idx_name or "idx",
-                        opts.vector_name or "vector", columns_from_opts(opts))
+  local ok, err = pcall(function()
+    if must_exist and table_exists(h, opts.schema, table_name) == false then
+      raise(string.format("%s: table %s does not exist at %s (loading never creates a table)", fn,
+        opts.schema and opts.schema .. "." .. table_name or table_name, redact_url(url)), "not_found")
+    end
+    h:use_table(opts.schema, table_name, opts.idx_name or "idx", opts.vector_name or "vector",
+                columns_from_opts(opts))
+  end)
   if not ok then
     h:close()
-    error(err, 2)
+    error(err, 0)
   end
   local self = setmetatable({
     _h = h,
@@ -286,10 +396,19 @@ function M.new(table_name, opts)
     ok, err = pcall(self._open_index, self, opts.faiss_index)
     if not ok then
       h:close()
-      error(err, 2)
+      error(err, 0)
     end
   end
   return self
+end
+
+--- Opens (or creates) a table of records.
+-- @param table_name name of the table
+-- @param opts idx_name, vector_name, columns, url, schema, connect_args, faiss_index, mmap,
+-- trust_index_file (read faiss_index even if the table has no record of
+-- saving it, and record it: see docs/reliability.md)
+function M.new(table_name, opts)
+  return open_table("vekterdb.new", table_name, opts)
 end
 
 -- opens an index file the table saved (or trusts) and pairs it with the table
@@ -299,26 +418,26 @@ function DB:_open_index(path)
   local ix = h:open_index(path, self._mmap, self._trust)
   if d > 0 and ix.d ~= d then
     h:attach(nil)
-    error(string.format("index file %s has dimension %d but table %s holds %d-d vectors",
-      path, ix.d, self.table_name, d), 0)
+    raise(string.format("index file %s has dimension %d but table %s holds %d-d vectors",
+      path, ix.d, self.table_name, d))
   end
   -- deleted records count as held: their idx values are never reused
   local ok, lag, excess = pcall(h.index_lag, h)
   if not ok or excess > 0 then
     h:attach(nil)
     if not ok then error(lag, 0) end
-    error(string.format("index file %s holds %d vectors but table %s only %d records: "
-      .. "the index belongs to another table", path, ix.ntotal, self.table_name, h:next_idx()), 0)
+    raise(string.format("index file %s holds %d vectors but table %s only %d records: "
+      .. "the index belongs to another table", path, ix.ntotal, self.table_name, h:next_idx()))
   end
   if lag > 0 then
     -- every search and insert adds them from the table first
     log("warn", "index file %s lacks %d records of table %s: this handle adds them from the table "
-      .. "before it searches or inserts; sync_index_to_db() saves them", path, lag, self.table_name)
+      .. "before it searches or inserts; %s saves them", path, lag, self.table_name, M._hints.sync)
   end
 end
 
 local function check_open(self)
-  if not rawget(self, "_h") then error("attempt to use a closed database", 3) end
+  if not rawget(self, "_h") then raise("attempt to use a closed database", "state") end
 end
 
 --- Closes the connection; the object cannot be used afterwards.
@@ -336,7 +455,7 @@ local function progress_fn(p)
   if p == nil or p == false then return nil end
   if type(p) == "function" then return p end
   if p == true then return require("vekterdb.progress").new() end
-  error("progress must be true, false or a function(done, total, phase)", 3)
+  raise("progress must be true, false or a function(done, total, phase)")
 end
 
 local INSERT_OPTS = set_of({ "batch_size", "serialize_vectors", "compression_level",
@@ -360,19 +479,21 @@ end
 local function call_params(opts, fn)
   local p = opts.faiss_runtime_params
   if p ~= nil and type(p) ~= "string" then
-    error(fn .. ": faiss_runtime_params must be a string such as \"nprobe=16\", got " .. type(p), 3)
+    raise(fn .. ": faiss_runtime_params must be a string such as \"nprobe=16\", got " .. type(p))
   end
   return p
 end
 
 -- runs an insert of the C module (fn(self._h, ...), the runtime parameters
 -- last); the engine saves the index file whatever happened, so an error
--- is reported (prefixed with prefix) with the committed batches in place
-local function run_insert(self, prefix, fn, ...)
+-- is reported with the committed batches in place
+local function run_insert(self, fn, ...)
   local t = clock()
   local ok, n = pcall(fn, self._h, ...)
   warn_unsaved(self)
-  if not ok then error(prefix .. tostring(n), 3) end
+  -- (our errors are named by the public call; one raised by the caller's
+  -- own iterator or callback goes back unchanged)
+  if not ok then error(n, 0) end
   local dt = clock() - t
   log("info", "inserted %d records in %.2fs (%.0f records/s)", n, dt, dt > 0 and n / dt or 0)
   return n
@@ -389,7 +510,7 @@ function DB:insert(records, opts)
   local serialize = opts.serialize_vectors ~= false
   local level = opts.compression_level or 1
   -- (not a tail call: run_insert's errors point at insert's caller)
-  local n = run_insert(self, "", self._h.insert, records, batch_size, level, serialize,
+  local n = run_insert(self, self._h.insert, records, batch_size, level, serialize,
                        progress_fn(opts.progress), call_params(opts, "insert"))
   return n
 end
@@ -409,21 +530,21 @@ function DB:insert_matrix(vectors, opts)
   check_open(self)
   opts = check_opts(opts, MATRIX_OPTS, "insert_matrix")
   if type(vectors) ~= "userdata" then
-    error("insert_matrix: expected a vekterdb.matrix, got " .. type(vectors), 2)
+    raise("insert_matrix: expected a vekterdb.matrix, got " .. type(vectors))
   end
   local names, arrays = {}, {}
   if opts.columns ~= nil then
     if type(opts.columns) ~= "table" then
-      error("insert_matrix: columns must be a table { name = array of values }", 2)
+      raise("insert_matrix: columns must be a table { name = array of values }")
     end
     for name in pairs(opts.columns) do
-      if type(name) ~= "string" then error("insert_matrix: column names must be strings", 2) end
+      if type(name) ~= "string" then raise("insert_matrix: column names must be strings") end
       names[#names + 1] = name
     end
     table.sort(names)
     for i, name in ipairs(names) do arrays[i] = opts.columns[name] end
   end
-  local n = run_insert(self, "insert_matrix: ", self._h.insert_matrix, vectors, opts.idx, names,
+  local n = run_insert(self, self._h.insert_matrix, vectors, opts.idx, names,
                        arrays, opts.batch_size or 10000, opts.compression_level or 1, progress_fn(opts.progress),
                        call_params(opts, "insert_matrix"))
   return n
@@ -437,27 +558,27 @@ local CREATE_OPTS = set_of({ "metric", "sample_size", "batch_size", "faiss_runti
 function DB:create_index(faiss_index, faiss_factory_str, opts)
   check_open(self)
   if type(faiss_index) ~= "string" or faiss_index == "" then
-    error("create_index: the index file name must be a non-empty string", 2)
+    raise("create_index: the index file name must be a non-empty string")
   end
   if type(faiss_factory_str) ~= "string" then
-    error("create_index: the FAISS factory string must be a string", 2)
+    raise("create_index: the FAISS factory string must be a string")
   end
   opts = check_opts(opts, CREATE_OPTS, "create_index")
   if self.index then
-    error("create_index: an index is already attached (" .. tostring(self.faiss_index)
-      .. "); open the table without it to build another", 2)
+    raise("create_index: an index is already attached (" .. tostring(self.faiss_index)
+      .. "); open the table without it to build another", "state")
   end
   if file_exists(faiss_index) then
-    error("create_index: file " .. faiss_index .. " already exists; refusing to overwrite it", 2)
+    raise("create_index: file " .. faiss_index .. " already exists; refusing to overwrite it")
   end
   local d = self.d
-  if not d then error("create_index: table " .. self.table_name .. " holds no records yet", 2) end
+  if not d then raise("create_index: table " .. self.table_name .. " holds no records yet", "state") end
   local metric = normalize_metric(opts.metric)
   local ix = core.index_factory(d, faiss_factory_str, metric)
-  self:attach(ix, faiss_index)
+  DB.attach(self, ix, faiss_index)
   local ok, err = pcall(function()
-    if not ix.is_trained then self:train_index(opts.sample_size or 0, opts) end
-    self:sync_index_to_db({ batch_size = opts.batch_size,
+    if not ix.is_trained then DB.train_index(self, opts.sample_size or 0, opts) end
+    DB.sync_index_to_db(self, { batch_size = opts.batch_size,
                             faiss_runtime_params = opts.faiss_runtime_params,
                             progress = opts.progress })
     -- an index that keeps explicit ids never took the deleted records
@@ -466,7 +587,7 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
   if not ok then
     self._h:attach(nil)
     os.remove(faiss_index)
-    error(err, 2)
+    error(err, 0)
   end
   return ix
 end
@@ -476,14 +597,14 @@ end
 function DB:attach(index, faiss_index)
   check_open(self)
   if type(index) ~= "userdata" or index.ntotal == nil then
-    error("attach: expected an index from vekterdb.faiss.index_factory or read_index", 2)
+    raise("attach: expected an index from vekterdb.faiss.index_factory or read_index")
   end
   if faiss_index ~= nil and type(faiss_index) ~= "string" then
-    error("attach: the index file name must be a string", 2)
+    raise("attach: the index file name must be a string")
   end
   local d = self._h:dim()
   if d > 0 and index.d ~= d then
-    error(string.format("attach: index dimension %d does not match the table's %d", index.d, d), 2)
+    raise(string.format("attach: index dimension %d does not match the table's %d", index.d, d))
   end
   self._h:attach(index, faiss_index)
 end
@@ -493,10 +614,10 @@ end
 function DB:train_index(sample_size, opts)
   check_open(self)
   opts = opts or {}
-  if not self.index then error("train_index: no index attached", 2) end
+  if not self.index then raise("train_index: no index attached", "state") end
   sample_size = sample_size or 0
   if math.type and math.type(sample_size) ~= "integer" and sample_size % 1 ~= 0 then
-    error("train_index: sample_size must be an integer", 2)
+    raise("train_index: sample_size must be an integer")
   end
   local t = clock()
   self._h:train(sample_size, progress_fn(opts.progress))
@@ -510,7 +631,7 @@ local SYNC_OPTS = set_of({ "batch_size", "faiss_runtime_params", "progress" })
 function DB:sync_index_to_db(opts)
   check_open(self)
   opts = check_opts(opts, SYNC_OPTS, "sync_index_to_db")
-  if not self.index then error("sync_index_to_db: no index attached", 2) end
+  if not self.index then raise("sync_index_to_db: no index attached", "state") end
   local t = clock()
   local added = self._h:sync(opts.batch_size or 10000, self.faiss_index, progress_fn(opts.progress),
                              call_params(opts, "sync_index_to_db"))
@@ -524,7 +645,7 @@ end
 -- They are saved by save().
 function DB:set_faiss_runtime_parameters(params)
   check_open(self)
-  if not self.index then error("set_faiss_runtime_parameters: no index attached", 2) end
+  if not self.index then raise("set_faiss_runtime_parameters: no index attached", "state") end
   self._h:set_params(format_params(parse_params(params)))
 end
 
@@ -540,7 +661,7 @@ function DB:_columns(cols, fn)
   end
   for _, c in ipairs(cols) do
     if not self._known[c] then
-      error(fn .. ": table " .. self.table_name .. " has no column '" .. c .. "'", 3)
+      raise(fn .. ": table " .. self.table_name .. " has no column '" .. c .. "'")
     end
   end
   return cols
@@ -548,11 +669,11 @@ end
 
 local function check_k(k, fn)
   if type(k) ~= "number" then
-    error(string.format("%s: k must be a positive integer, got %s (a %s)", fn,
-      type(k) == "string" and string.format("%q", k) or tostring(k), type(k)), 3)
+    raise(string.format("%s: k must be a positive integer, got %s (a %s)", fn,
+      type(k) == "string" and string.format("%q", k) or tostring(k), type(k)))
   end
   if k % 1 ~= 0 or k < 1 then
-    error(fn .. ": k must be a positive integer, got " .. tostring(k), 3)
+    raise(fn .. ": k must be a positive integer, got " .. tostring(k))
   end
 end
 
@@ -564,11 +685,11 @@ local function core_opts(self, opts, fn, explain)
   out.filter = nil
   if opts.filter ~= nil then
     if not where.is_expr(opts.filter) then
-      error(fn .. ": filter must be a where-clause (db.Record.<column>:<op>(...)), got "
-        .. type(opts.filter), 3)
+      raise(fn .. ": filter must be a where-clause (db.Record.<column>:<op>(...)), got "
+        .. type(opts.filter))
     end
     local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known)
-    if not ok then error(fn .. ": filter: " .. tostring(sql), 3) end
+    if not ok then raise(fn .. ": filter: " .. bare(sql), code_of(sql)) end
     out.filter_sql, out.filter_params = sql, params
   end
   out.explain = explain or nil
@@ -585,7 +706,7 @@ function DB:search(query, k, ...)
   check_k(k, "search")
   local cols, opts = split_args("search", ...)
   opts = check_opts(opts, SEARCH_OPTS, "search")
-  if not self.index then error("search: no FAISS index: create_index or attach one first", 2) end
+  if not self.index then raise("search: no FAISS index: create_index or attach one first", "state") end
   return self._h:search(query, k, core_opts(self, opts, "search"), self:_columns(cols, "search"))
 end
 
@@ -599,7 +720,7 @@ function DB:explain_search(query, k, ...)
   check_k(k, "explain_search")
   local cols, opts = split_args("explain_search", ...)
   opts = check_opts(opts, SEARCH_OPTS, "explain_search")
-  if not self.index then error("explain_search: no FAISS index: create_index or attach one first", 2) end
+  if not self.index then raise("explain_search: no FAISS index: create_index or attach one first", "state") end
   local res, plan = self._h:search(query, k, core_opts(self, opts, "explain_search", true),
                                    self:_columns(cols, "explain_search"))
   return plan, res
@@ -611,11 +732,11 @@ local IN_CHUNK = 30000
 function DB:_where(expr, fn)
   if expr == nil then return nil, {} end
   if not where.is_expr(expr) then
-    error(fn .. ": expected a where-clause (db.Record.<column>:<op>(...)), got " .. type(expr), 3)
+    raise(fn .. ": expected a where-clause (db.Record.<column>:<op>(...)), got " .. type(expr))
   end
   local ph = self._h:info().placeholder
   local ok, sql, params = pcall(where.compile, expr, ph, self._known)
-  if not ok then error(fn .. ": " .. tostring(sql), 3) end
+  if not ok then raise(fn .. ": " .. bare(sql), code_of(sql)) end
   return sql, params
 end
 
@@ -646,10 +767,10 @@ function DB:nearest_neighbors(first, ...)
     local values
     values, k = ...
     if type(values) ~= "table" then
-      error("nearest_neighbors: expected an array of values after the column name", 2)
+      raise("nearest_neighbors: expected an array of values after the column name")
     end
     if not self._known[first] then
-      error("nearest_neighbors: table " .. self.table_name .. " has no column '" .. first .. "'", 2)
+      raise("nearest_neighbors: table " .. self.table_name .. " has no column '" .. first .. "'")
     end
     expr = self.Record[first]:in_(values)
     rest = pack(select(3, ...))
@@ -662,7 +783,7 @@ function DB:nearest_neighbors(first, ...)
   local cols, opts = split_args("nearest_neighbors", unpack(rest, 1, rest.n))
   opts = check_opts(opts, SEARCH_OPTS, "nearest_neighbors")
   if not self.index then
-    error("nearest_neighbors: no FAISS index: create_index or attach one first", 2)
+    raise("nearest_neighbors: no FAISS index: create_index or attach one first", "state")
   end
   cols = self:_columns(cols, "nearest_neighbors")
   local out = {}
@@ -683,8 +804,8 @@ end
 function DB:delete(expr)
   check_open(self)
   if expr == nil then
-    error("delete: expected a where-clause; to delete every record pass db.Record."
-      .. self.idx_name .. ":is_not_null()", 2)
+    raise("delete: expected a where-clause; to delete every record pass db.Record."
+      .. self.idx_name .. ":is_not_null()")
   end
   local sql, params = self:_where(expr, "delete")
   return self._h:delete(sql, params)
@@ -698,22 +819,22 @@ end
 function DB:update(expr, values)
   check_open(self)
   if expr == nil then
-    error("update: expected a where-clause; to update every record pass db.Record."
-      .. self.idx_name .. ":is_not_null()", 2)
+    raise("update: expected a where-clause; to update every record pass db.Record."
+      .. self.idx_name .. ":is_not_null()")
   end
   if type(values) ~= "table" or next(values) == nil then
-    error("update: expected a table of { column = new value }", 2)
+    raise("update: expected a table of { column = new value }")
   end
   for name in pairs(values) do
     if type(name) ~= "string" or not self._known[name] then
-      error("update: table " .. self.table_name .. " has no column '" .. tostring(name) .. "'", 2)
+      raise("update: table " .. self.table_name .. " has no column '" .. tostring(name) .. "'")
     end
-    if name == self.idx_name then error("update: the idx column cannot be updated", 2) end
+    if name == self.idx_name then raise("update: the idx column cannot be updated") end
   end
   local sql, params = self:_where(expr, "update")
   local ok, n, moved = pcall(self._h.update, self._h, sql, params, values)
   warn_unsaved(self)
-  if not ok then error(n, 2) end
+  if not ok then error(n, 0) end
   return n, moved
 end
 
@@ -731,7 +852,7 @@ end
 -- @return number of tombstones reclaimed, number of vectors removed
 function DB:rebuild_index()
   check_open(self)
-  if not self.index then error("rebuild_index: no index attached", 2) end
+  if not self.index then raise("rebuild_index: no index attached", "state") end
   local reclaimed, removed = self._h:rebuild(self.faiss_index)
   log("info", "rebuild_index: %d vectors removed, %d tombstones reclaimed", removed, reclaimed)
   return reclaimed, removed
@@ -747,13 +868,13 @@ function DB:select(expr, ...)
   local tail
   if opts.order_by then
     if not self._known[opts.order_by] then
-      error("select: table " .. self.table_name .. " has no column '" .. tostring(opts.order_by) .. "'", 2)
+      raise("select: table " .. self.table_name .. " has no column '" .. tostring(opts.order_by) .. "'")
     end
     tail = "ORDER BY " .. where.quote_ident(opts.order_by)
   end
   if opts.limit then
     if type(opts.limit) ~= "number" or opts.limit % 1 ~= 0 or opts.limit < 0 then
-      error("select: limit must be a non-negative integer", 2)
+      raise("select: limit must be a non-negative integer")
     end
     tail = (tail and tail .. " " or "") .. string.format("LIMIT %d", opts.limit)
   end
@@ -794,8 +915,8 @@ end
 -- call sync_index_to_db() afterwards.
 function DB:execute(sql, params)
   check_open(self)
-  if type(sql) ~= "string" then error("execute: sql must be a string", 2) end
-  if params ~= nil and type(params) ~= "table" then error("execute: params must be an array", 2) end
+  if type(sql) ~= "string" then raise("execute: sql must be a string") end
+  if params ~= nil and type(params) ~= "table" then raise("execute: params must be an array") end
   return self._h:execute(sql, params or {})
 end
 
@@ -818,72 +939,120 @@ end
 ---------------------------------------------------------------------------
 
 --- Writes the settings needed to reopen this VekterDB to a JSON file
--- (default "<table_name>.json"). The URL is never written: it may hold a password.
+-- (default "<table_name>.json"), in the form the Python VekterDB's `load`
+-- reads: the keys `table_name`, `idx_name`, `vector_name`, `faiss_index`
+-- (null without an index) and `faiss_runtime_parameters` (only when set).
+-- The metric is not written (the index file holds it), nor the URL (it may
+-- hold a password), nor a PostgreSQL schema (the Python library has no such
+-- argument: pass `schema` to `vekterdb.load` again).
+-- @return the file written
 function DB:save(config_file)
   check_open(self)
   local cjson = require "cjson"
   config_file = config_file or (self.table_name .. ".json")
+  if type(config_file) ~= "string" then raise("save: the file name must be a string") end
   local cfg = {
     table_name = self.table_name,
     idx_name = self.idx_name,
     vector_name = self.vector_name,
     faiss_index = self.faiss_index or cjson.null,
-    faiss_runtime_parameters = self.faiss_runtime_parameters or cjson.null,
-    metric = self.metric,
-    schema = self.schema,
+    faiss_runtime_parameters = self.faiss_runtime_parameters,
   }
   local tmp = config_file .. ".tmp"
   local f, err = io.open(tmp, "wb")
-  if not f then error("save: " .. tostring(err), 2) end
+  if not f then raise("save: " .. tostring(err), "io") end
   f:write(cjson.encode(cfg), "\n")
   f:close()
   local ok, rerr = os.rename(tmp, config_file)
-  if not ok then error("save: " .. tostring(rerr), 2) end
+  if not ok then raise("save: " .. tostring(rerr), "io") end
   return config_file
 end
 
---- Reopens a VekterDB from a file written by save(), against the database
--- at `url`. opts: connect_args, mmap, trust_index_file (as for vekterdb.new).
+local LOAD_OPTS = set_of({ "connect_args", "mmap", "trust_index_file", "schema" })
+
+--- Reopens a VekterDB from a JSON configuration, against the database at
+-- `url`: a file written by save() or by the Python VekterDB (older files
+-- of ours with `metric` and `schema` keys are read too; other keys are
+-- ignored). The URL is required, as in the Python library: a configuration
+-- never holds one. Loading never creates a table: a table missing at `url`
+-- is an error with code `not_found`.
+-- @param config_file the JSON file
+-- @param url the database URL
+-- @param opts connect_args, mmap, trust_index_file (as for vekterdb.new),
+-- schema (PostgreSQL; overrides the configuration's)
 function M.load(config_file, url, opts)
+  local fn = "vekterdb.load"
+  if type(config_file) ~= "string" then
+    raise(fn .. ": the configuration file name must be a string, got " .. type(config_file))
+  end
+  if url == nil then
+    raise(fn .. ": no database URL: a configuration never holds one (it may carry a password); "
+      .. "call vekterdb.load(" .. config_file .. ", url)")
+  end
+  if type(url) ~= "string" then raise(fn .. ": url must be a string, got " .. type(url)) end
+  opts = check_opts(opts, LOAD_OPTS, fn)
   local cjson = require "cjson"
-  local f, err = io.open(config_file, "rb")
-  if not f then error("vekterdb.load: " .. tostring(err), 2) end
-  local text = f:read("a") or f:read("*a")
+  local f, err, errno = io.open(config_file, "rb")
+  if not f then raise(fn .. ": " .. tostring(err), errno == 2 and "not_found" or "io") end
+  local text = f:read("*a")
   f:close()
   local ok, cfg = pcall(cjson.decode, text)
   if not ok or type(cfg) ~= "table" then
-    error("vekterdb.load: " .. config_file .. " is not a VekterDB configuration (invalid JSON)", 2)
+    raise(fn .. ": " .. config_file .. " is not a VekterDB configuration (invalid JSON)")
   end
   if type(cfg.table_name) ~= "string" then
-    error("vekterdb.load: " .. config_file .. " has no table_name", 2)
+    raise(fn .. ": " .. config_file .. " has no table_name")
   end
   local function str(v) return type(v) == "string" and v or nil end
-  opts = opts or {}
-  local db = M.new(cfg.table_name, {
+  local db = open_table(fn, cfg.table_name, {
     url = url,
     idx_name = str(cfg.idx_name),
     vector_name = str(cfg.vector_name),
     faiss_index = str(cfg.faiss_index),
-    schema = str(cfg.schema),
+    schema = opts.schema or str(cfg.schema),
     connect_args = opts.connect_args,
     mmap = opts.mmap,
     trust_index_file = opts.trust_index_file,
-  })
+  }, true)
   local metric = db.metric
-  if str(cfg.metric) and db.index and normalize_metric(cfg.metric) ~= metric then
-    db:close()
-    error(string.format("vekterdb.load: %s says metric %s but index file %s uses %s", config_file,
-      cfg.metric, cfg.faiss_index, metric), 2)
+  if str(cfg.metric) and db.index then
+    local mok, want = pcall(normalize_metric, cfg.metric)
+    if not mok or want ~= metric then
+      db:close()
+      raise(string.format("%s: %s says metric %s but index file %s uses %s", fn, config_file,
+        cfg.metric, cfg.faiss_index, metric))
+    end
   end
   if str(cfg.faiss_runtime_parameters) and db.index then
     -- bad parameters in the file: close the connection before reporting them
-    local ok2, perr = pcall(db.set_faiss_runtime_parameters, db, cfg.faiss_runtime_parameters)
+    local ok2, perr = pcall(DB.set_faiss_runtime_parameters, db, cfg.faiss_runtime_parameters)
     if not ok2 then
       db:close()
-      error(string.format("vekterdb.load: %s: faiss_runtime_parameters: %s", config_file, tostring(perr)), 2)
+      raise(string.format("%s: %s: faiss_runtime_parameters: %s", fn, config_file, bare(perr)))
     end
   end
   return db
 end
+
+---------------------------------------------------------------------------
+-- the public functions: their errors name them
+---------------------------------------------------------------------------
+
+local API = {}
+for name, fn in pairs(DB) do
+  API[name] = name:sub(1, 1) == "_" and fn or public(name, fn)
+end
+DB_mt.__index = function(self, k)
+  local m = API[k]
+  if m ~= nil then return m end
+  return DB_fields(self, k)
+end
+
+M.new = public("vekterdb.new", M.new)
+M.load = public("vekterdb.load", M.load)
+M.serialize_vector = public("serialize_vector", M.serialize_vector)
+M.deserialize_vector = public("deserialize_vector", M.deserialize_vector)
+M.faiss.index_factory = public("index_factory", M.faiss.index_factory)
+M.faiss.read_index = public("read_index", M.faiss.read_index)
 
 return M

@@ -100,7 +100,13 @@ describe("misuse from Lua", function()
     for i, fn in ipairs(calls) do
       local ok, err = pcall(fn)
       assert(not ok, "call " .. i .. " should have raised")
-      assert.are.equal("string", type(err))
+      -- an error value of ours with a code, or Lua's own argument error
+      if vekterdb.is_error(err) then
+        assert.are.equal("string", type(err.code))
+        assert.are.equal("string", type(err.message))
+      else
+        assert.are.equal("string", type(err))
+      end
     end
     -- empty inputs are fine
     assert.are.equal(0, db:insert({}))
