@@ -80,6 +80,9 @@ void lvk_pusherror(lua_State *L, const char *code, const char *call, const char 
 /* names the error value at the top of the stack after call when it is one
  * of ours without a name (leaves other values alone) */
 void lvk_name_error(lua_State *L, const char *call);
+/* a warning through the Lua module's log (vekterdb.log) when it is loaded,
+ * else on stderr */
+void lvk_warn(lua_State *L, const char *msg);
 /* a userdata that frees p with fn when collected; keeps it safe across errors */
 void **lvk_box(lua_State *L, void (*fn)(void *));
 void lvk_box_release(lua_State *L, int idx);  /* frees now */

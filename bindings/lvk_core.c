@@ -256,6 +256,28 @@ void lvk_newclass(lua_State *L, const char *name, const luaL_Reg *meta, const lu
     lua_pop(L, 1);
 }
 
+void lvk_warn(lua_State *L, const char *msg)
+{
+    int top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "vekterdb");
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "_log");
+            if (lua_isfunction(L, -1)) {
+                lua_pushliteral(L, "warn");
+                lua_pushstring(L, msg);
+                if (lua_pcall(L, 2, 0, 0) == 0) {
+                    lua_settop(L, top);
+                    return;
+                }
+            }
+        }
+    }
+    lua_settop(L, top);
+    fprintf(stderr, "vekterdb warn: %s\n", msg);
+}
+
 /* ---------- boxes: C memory owned by a userdata until released ---------- */
 
 typedef struct lvk_boxed {

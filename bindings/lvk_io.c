@@ -80,6 +80,12 @@ static vk_vfile *push_vfile(lua_State *L, const char *path, vk_vformat fmt, cons
     lua_setmetatable(L, -2);
     if (vk_vfile_open(&p->f, path, fmt, dataset))
         lvk_error(L);
+    if (vk_vfile_format(p->f) == VK_VF_NPY && vk_vfile_dtype(p->f) == VK_DT_F64) {
+        lua_pushfstring(L, "%s holds float64 values: they are read as float32 (VekterDB's vectors are float32)",
+                        vk_vfile_path(p->f));
+        lvk_warn(L, lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
     return p->f;
 }
 

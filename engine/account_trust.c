@@ -233,7 +233,8 @@ static int read_once(vk_db *db, const char *path, int mmap, int trust, vk_index 
     *again = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
+        return vk_fail(errno == ENOENT ? VK_ENOTFOUND : VK_EIO, "cannot read index file %s: %s", path,
+                       strerror(errno));
     struct stat stb;
     if (fstat(fd, &stb) != 0 || !S_ISREG(stb.st_mode)) {
         close(fd);

@@ -109,7 +109,8 @@ int vk_index_read(vk_index **out, const char *path, int mmap)
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return vk_fail(VK_EIO, "cannot read index file %s: %s", path, strerror(errno));
+        return vk_fail(errno == ENOENT ? VK_ENOTFOUND : VK_EIO, "cannot read index file %s: %s", path,
+                       strerror(errno));
     int rc = vk_index_read_fd(out, fd, path, mmap);
     close(fd);
     return rc;

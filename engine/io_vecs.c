@@ -5,6 +5,8 @@
 #include "vk_io_impl.h"
 
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -145,9 +147,13 @@ static void convert(const unsigned char *src, vk_dtype t, int64_t n, void *out, 
         case VK_DT_F32:
             of[j] = get_f32(src + 4 * j);
             break;
-        case VK_DT_F64:
-            of[j] = (float)get_f64(src + 8 * j);
+        case VK_DT_F64: {
+            /* beyond float32's range: infinite, as numpy's astype('float32')
+             * (a plain cast of such a value is undefined in C) */
+            double v = get_f64(src + 8 * j);
+            of[j] = v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY : (float)v;
             break;
+        }
         case VK_DT_I32: {
             int32_t v = (int32_t)get_u32(src + 4 * j);
             if (as_float)
@@ -294,6 +300,8 @@ static int npy_header(vk_vfile *f, const char *h, size_t len)
     descr[q - p - 1] = '\0';
     if (!strcmp(descr, "<f4"))
         f->dtype = VK_DT_F32;
+    else if (!strcmp(descr, "<f8"))   /* numpy's default: read as float32 */
+        f->dtype = VK_DT_F64;
     else if (!strcmp(descr, "<i4"))
         f->dtype = VK_DT_I32;
     else if (!strcmp(descr, "<i8"))
@@ -302,8 +310,8 @@ static int npy_header(vk_vfile *f, const char *h, size_t len)
         f->dtype = VK_DT_U8;
     else
         return vk_fail(VK_EINVAL,
-                       "%s: unsupported .npy dtype '%s': VekterDB reads float32 ('<f4'; convert with "
-                       "astype('float32')), and for ids '<i4', '<i8' or '|u1'",
+                       "%s: unsupported .npy dtype '%s': VekterDB reads float32 ('<f4') and float64 ('<f8', read as "
+                       "float32), and for ids '<i4', '<i8' or '|u1'",
                        f->path, descr);
     /* fortran_order */
     p = npy_value(h, end, "fortran_order");
@@ -443,7 +451,7 @@ int vk_vfile_open(vk_vfile **out, const char *path, vk_vformat fmt, const char *
         f->fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (f->fd < 0)
-            rc = vk_fail(VK_EIO, "cannot open %s: %s", path, strerror(errno));
+            rc = vk_fail(errno == ENOENT ? VK_ENOTFOUND : VK_EIO, "cannot open %s: %s", path, strerror(errno));
         else if (fstat(f->fd, &st) != 0)
             rc = vk_fail(VK_EIO, "cannot stat %s: %s", path, strerror(errno));
         else if (S_ISDIR(st.st_mode))

@@ -265,3 +265,174 @@ describe("bad URLs and options", function()
     db:close()
   end)
 end)
+
+-- Error values: a stable code, the message as their text, the call named
+describe("error values", function()
+  local PG = H.backend == "postgresql"
+
+  -- runs fn and returns the error value it raised (fails if it did not)
+  local function err_of(fn, ...)
+    local ok, err = pcall(fn, ...)
+    assert(not ok, "expected an error, got none")
+    assert(vekterdb.is_error(err), "not an error value: " .. tostring(err))
+    return err
+  end
+
+  local function expect_code(code, fragment, fn, ...)
+    local err = err_of(fn, ...)
+    assert.are.equal(code, err.code, tostring(err))
+    assert(tostring(err):find(fragment, 1, true), "expected '" .. fragment .. "' in: " .. tostring(err))
+    assert.is_nil(tostring(err):find("vekterdb[%w/]*%.lua:%d+:"), "a source position: " .. tostring(err))
+    return err
+  end
+
+  it("are tables with a shared metatable, whose text is the message", function()
+    local db = fresh(3)
+    local err = err_of(db.search, db, { 1, 2, 3, 4 }, 1)
+    assert.are.equal(vekterdb.Error, getmetatable(err))
+    assert.are.equal("state", err.code)
+    assert.are.equal("search", err.call)
+    assert.are.equal("search: no FAISS index: create_index or attach one first", err.message)
+    assert.are.equal(err.message, tostring(err))
+    -- string methods and concatenation work on the message
+    assert.are.equal("no FAISS index", err:match("no FAISS index"))
+    assert.are.equal(1, (err:find("search: ", 1, true)))
+    assert.are.equal("x: " .. err.message, "x: " .. err)
+    assert.are.equal(err.message .. "!", err .. "!")
+    assert.are.equal(err.message:upper(), err:upper())
+    -- busted's has_error compares the text
+    assert.has_error(function() db:search({ 1, 2, 3, 4 }, 1) end,
+      "search: no FAISS index: create_index or attach one first")
+    assert.is_false(vekterdb.is_error("search: no FAISS index"))
+    db:close()
+  end)
+
+  it("name the public call, for errors raised in C as in Lua, without a source position", function()
+    local db = fresh(3)
+    db:create_index(H.path("named.index"), "Flat")
+    -- raised in C, under a method the Lua module calls by another name
+    local err = expect_code("invalid", "nearest_neighbors: k_extra_neighbors must be a non-negative integer",
+      db.nearest_neighbors, db, db.Record.idx:eq(0), 1, { k_extra_neighbors = -1 })
+    assert.are.equal("nearest_neighbors", err.call)
+    err = expect_code("invalid", "search: vector has dimension 3, expected 4", db.search, db, { 1, 2, 3 }, 1)
+    assert.are.equal("search", err.call)
+    err = expect_code("invalid", "fetch: idx values must be integers", db.fetch, db, { "a" })
+    assert.are.equal("fetch", err.call)
+    -- raised in C, called directly
+    local vio = require "vekterdb.io"
+    err = expect_code("not_found", "read_npy: cannot open", function()
+      local m = vio.read_npy(H.path("none.npy"))
+      return m
+    end)
+    assert.are.equal("read_npy", err.call)
+    -- raised in Lua
+    err = expect_code("invalid", "vekterdb.new: unknown option 'colums'", vekterdb.new, "t", { colums = {} })
+    assert.are.equal("vekterdb.new", err.call)
+    db:close()
+  end)
+
+  it("invalid: a bad argument, option or record", function()
+    local db = fresh(3)
+    expect_code("invalid", "insert: record 1: idx 9 is not consecutive", db.insert, db,
+      { { idx = 9, id = "x", vector = { 1, 2, 3, 4 } } })
+    expect_code("invalid", 'search: k must be a positive integer, got "3" (a string)', db.search, db,
+      { 1, 2, 3, 4 }, "3")
+    db:close()
+  end)
+
+  it("constraint: a unique violation, and a duplicate idx written through SQL", function()
+    local db = fresh(3)
+    local err = expect_code("constraint", "insert: ", db.insert, db, { { idx = 3, id = "r1", vector = { 1, 2, 3, 4 } } })
+    assert.are.equal("insert", err.call)
+    expect_code("constraint", "execute: ", db.execute, db, "INSERT INTO " .. db.table_name
+      .. " (idx, vector, id) VALUES (" .. db:placeholder(1) .. ", " .. db:placeholder(2) .. ", 'dup')",
+      { 0, vekterdb.serialize_vector({ 1, 2, 3, 4 }) })
+    assert.are.equal(3, db:count())
+    db:close()
+  end)
+
+  it("locked: another process holds the write lock past the timeout", function()
+    local db, url = fresh(2, { file = true })
+    local name = db.table_name
+    local short
+    if PG then
+      short = vekterdb.new(name, { url = url, connect_args = { options = "-c lock_timeout=200" } })
+    else
+      short = vekterdb.new(name, { url = url .. "?timeout=0.2" })
+    end
+    local mark = H.path("locked.mark")
+    local script = H.path("hold_lock.lua")
+    local lock = PG and ('BEGIN; LOCK TABLE "%s" IN EXCLUSIVE MODE'):format(name) or "BEGIN IMMEDIATE"
+    local f = assert(io.open(script, "w"))
+    f:write(("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath))
+    f:write(([[
+      local vekterdb = require "vekterdb"
+      local db = vekterdb.new(%q, { url = %q })
+      for stmt in (%q):gmatch("[^;]+") do db:execute(stmt) end
+      io.open(%q, "w"):close()
+      os.execute("sleep 1.5")
+      db:execute("COMMIT")
+      db:close()
+    ]]):format(name, url, lock, mark))
+    f:close()
+    local lua = os.getenv("VEKTERDB_TEST_LUA") or "lua5.4"
+    local pid = tonumber(H.sh(("%s %s >/dev/null 2>&1 & echo $!"):format(lua, H.sh_quote(script))):match("%d+"))
+    for _ = 1, 500 do
+      local m = io.open(mark)
+      if m then m:close() break end
+      H.sh("sleep 0.02")
+    end
+    local err = err_of(short.insert, short, { { idx = 2, id = "late", vector = { 1, 2, 3, 4 } } })
+    assert.are.equal("locked", err.code, tostring(err))
+    assert.are.equal("insert", err.call)
+    for _ = 1, 250 do
+      if not H.alive(pid) then break end
+      H.sh("sleep 0.02")
+    end
+    assert.are.equal(2, db:count())
+    short:close()
+    db:close()
+  end)
+
+  it("connection: a refused PostgreSQL URL, an SQLite file that cannot be opened", function()
+    local err = expect_code("connection", "vekterdb.new: cannot connect to PostgreSQL",
+      vekterdb.new, "t", { url = "postgresql://app:s3cret@127.0.0.1:1/db?connect_timeout=2" })
+    assert.is_nil(tostring(err):find("s3cret", 1, true))
+    expect_code("connection", "cannot open SQLite database", vekterdb.new, "t",
+      { url = "sqlite:///" .. H.path("no-such-folder") .. "/x.db" })
+  end)
+
+  it("not_found: a missing index file, configuration or table", function()
+    local db, url = fresh(3, { file = true })
+    local missing = H.path("missing.index")
+    local err = expect_code("not_found", "vekterdb.new: cannot read index file " .. missing, vekterdb.new,
+      db.table_name, { url = url, faiss_index = missing })
+    assert.are.equal("vekterdb.new", err.call)
+    expect_code("not_found", "vekterdb.load: " .. H.path("none.json"):match("^(.*)/") , vekterdb.load,
+      H.path("none.json"), url)
+    db:close()
+  end)
+
+  it("state: a closed database, no index", function()
+    local db = fresh(2)
+    expect_code("state", "rebuild_index: no index attached", db.rebuild_index, db)
+    db:close()
+    expect_code("state", "count: attempt to use a closed database", db.count, db)
+  end)
+
+  it("database, faiss, io and corrupt", function()
+    local db = fresh(3)
+    expect_code("database", "execute: ", db.execute, db, "SELEC nonsense")
+    expect_code("faiss", "create_index: FAISS rejected the factory string", db.create_index, db,
+      H.path("f.index"), "IVF-oops")
+    expect_code("io", "save: ", db.save, db, H.path("no-such-folder") .. "/x.json")
+    db:create_index(H.path("c.index"), "Flat")
+    db:execute("UPDATE " .. db.table_name .. " SET vector = " .. db:placeholder(1) .. " WHERE idx = 1",
+      { "garbage bytes" })
+    local err = expect_code("corrupt", "select: corrupted vector", function()
+      for _ in db:select(db.Record.idx:eq(1), "vector") do end
+    end)
+    assert.are.equal("select", err.call)
+    db:close()
+  end)
+end)

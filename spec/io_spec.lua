@@ -166,6 +166,35 @@ describe("malformed vector files", function()
     assert.are.equal(1, #vio.read_fvecs(p, 0, 1))
   end)
 
+  it("reads a float64 .npy (numpy's default) as float32, and says so once per file", function()
+    local p = H.path("f64.npy")
+    local h = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }"
+    h = h .. string.rep(" ", 64 - 10 - #h - 1) .. "\n"
+    write_file(p, "\147NUMPY\1\0" .. string.pack("<I2", #h) .. h
+      .. string.pack("<dddddd", 1, 2.5, -3, 4, 1e300, 0.1))
+    local lines = {}
+    local old = vekterdb.log.sink
+    vekterdb.log.sink = function(level, msg) lines[#lines + 1] = level .. ": " .. msg end
+    local ok, err = pcall(function()
+      local f = vio.open(p)
+      assert.are.equal("float64", f.dtype)
+      assert.are.equal(3, f.rows)
+      local seen = {}
+      for chunk in f:chunks(1) do seen[#seen + 1] = chunk[1]:totable() end
+      f:close()
+      assert.are.same({ { 1, 2.5 }, { -3, 4 } }, { seen[1], seen[2] })
+      assert.are.equal(math.huge, seen[3][1])            -- beyond float32: infinite, as numpy's astype
+      assert.is_true(math.abs(seen[3][2] - 0.1) < 1e-7)
+      assert.are.same({ 1, 2.5 }, vio.read_npy(p)[1]:totable())
+    end)
+    vekterdb.log.sink = old
+    assert(ok, err)
+    -- one warning for each opening (vio.open, then read_npy), none per chunk
+    assert.are.equal(2, #lines)
+    assert.are.equal("warn: " .. p .. " holds float64 values: they are read as float32 (VekterDB's vectors "
+      .. "are float32)", lines[1])
+  end)
+
   it("refuses .npy files with a wrong magic, dtype, order, shape or size", function()
     local p = H.path("bad.npy")
     local function npy(dict, data)
@@ -173,8 +202,8 @@ describe("malformed vector files", function()
       write_file(p, "\147NUMPY\1\0" .. string.pack("<I2", #h) .. h .. (data or ""))
     end
     local data = string.rep("\0", 24)
-    npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 1), }", data)
-    assert.matches("unsupported %.npy dtype '<f8'", H.error_of(vio.read_npy, p))
+    npy("{'descr': '>f8', 'fortran_order': False, 'shape': (3, 1), }", data)
+    assert.matches("unsupported %.npy dtype '>f8'", H.error_of(vio.read_npy, p))
     npy("{'descr': '<c8', 'fortran_order': False, 'shape': (3, 1), }", data)
     assert.matches("unsupported %.npy dtype '<c8'", H.error_of(vio.read_npy, p))
     npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", data)

@@ -4,7 +4,15 @@
 -- quoted.
 -- @module vekterdb.where
 
+local core = require "vekterdb.core"
+
 local M = {}
+
+-- raises an error value (code "invalid") without a source position: the
+-- public call that compiles the clause names it
+local function raise(msg)
+  error(core.error("invalid", msg), 0)
+end
 
 local Expr = {}
 Expr.__index = Expr
@@ -21,8 +29,8 @@ end
 
 local function check_expr(x, what)
   if not is_expr(x) then
-    error(what .. " expects where-clause expressions (db.Record.<column>:<op>(...)), got "
-      .. type(x), 3)
+    raise(what .. " expects where-clause expressions (db.Record.<column>:<op>(...)), got "
+      .. type(x))
   end
   return x
 end
@@ -32,7 +40,7 @@ function M.and_(...)
   -- select("#"): a nil among the arguments is refused, never dropped
   local n = select("#", ...)
   local parts = { ... }
-  if n == 0 then error("and_ needs at least one expression", 2) end
+  if n == 0 then raise("and_ needs at least one expression") end
   for i = 1, n do check_expr(parts[i], "and_") end
   if #parts == 1 then return parts[1] end
   return node({ op = "and", parts = parts })
@@ -43,7 +51,7 @@ function M.or_(...)
   -- select("#"): a nil among the arguments is refused, never dropped
   local n = select("#", ...)
   local parts = { ... }
-  if n == 0 then error("or_ needs at least one expression", 2) end
+  if n == 0 then raise("or_ needs at least one expression") end
   for i = 1, n do check_expr(parts[i], "or_") end
   if #parts == 1 then return parts[1] end
   return node({ op = "or", parts = parts })
@@ -74,15 +82,15 @@ M.quote_ident = quote_ident
 local function check_value(v, op)
   local t = type(v)
   if t ~= "number" and t ~= "string" and t ~= "boolean" then
-    error(op .. ": values must be numbers, strings or booleans, got " .. t, 3)
+    raise(op .. ": values must be numbers, strings or booleans, got " .. t)
   end
-  if t == "number" and v ~= v then error(op .. ": NaN cannot be compared", 3) end
+  if t == "number" and v ~= v then raise(op .. ": NaN cannot be compared") end
   return v
 end
 
 local function check_list(list, op)
   if type(list) ~= "table" then
-    error(op .. " expects an array of values, got " .. type(list), 3)
+    raise(op .. " expects an array of values, got " .. type(list))
   end
   local n = #list
   local out = {}
@@ -97,7 +105,7 @@ Column.__name = "vekterdb.Column"
 local function compare(sym)
   return function(self, v)
     if v == nil then
-      error("comparing " .. self.name .. " with nil: use is_null() or is_not_null()", 2)
+      raise("comparing " .. self.name .. " with nil: use is_null() or is_not_null()")
     end
     return node({ op = "cmp", col = self.name, sym = sym, values = { check_value(v, sym) } })
   end
@@ -119,16 +127,16 @@ function Column:not_in(list)
 end
 
 function Column:between(lo, hi)
-  if lo == nil or hi == nil then error("between needs two bounds", 2) end
+  if lo == nil or hi == nil then raise("between needs two bounds") end
   return node({ op = "between", col = self.name,
                 values = { check_value(lo, "between"), check_value(hi, "between") } })
 end
 
 function Column:like(pattern, escape)
-  if type(pattern) ~= "string" then error("like expects a string pattern", 2) end
+  if type(pattern) ~= "string" then raise("like expects a string pattern") end
   -- (SQLite reads the escape as C text: a NUL byte is no character to it)
   if escape ~= nil and (type(escape) ~= "string" or #escape ~= 1 or escape == "\0") then
-    error("like: escape must be a single character other than NUL", 2)
+    raise("like: escape must be a single character other than NUL")
   end
   return node({ op = "like", col = self.name, values = { pattern }, escape = escape })
 end
@@ -151,11 +159,11 @@ function M.record(columns, table_name)
   return setmetatable({}, {
     __index = function(_, name)
       if not known[name] then
-        error("table " .. table_name .. " has no column '" .. tostring(name) .. "'", 2)
+        raise("table " .. table_name .. " has no column '" .. tostring(name) .. "'")
       end
       return setmetatable({ name = name }, Column)
     end,
-    __newindex = function() error("db.Record is read-only", 2) end,
+    __newindex = function() raise("db.Record is read-only") end,
     __tostring = function() return "vekterdb.Record(" .. table_name .. ")" end,
   })
 end
@@ -176,7 +184,7 @@ function M.compile(e, ph, known)
   local params = {}
   local function invalid(what, v)
     if v ~= nil then what = what .. " " .. string.format("%q", tostring(v):sub(1, 40)) end
-    error("invalid where-clause: " .. what, 0)
+    raise("invalid where-clause: " .. what)
   end
   local function bind(v)
     local t = type(v)
@@ -189,7 +197,7 @@ function M.compile(e, ph, known)
   end
   local function col(name)
     if type(name) ~= "string" then invalid("a column name must be a string, got " .. type(name)) end
-    if known and not known[name] then error("unknown column '" .. name .. "'", 0) end
+    if known and not known[name] then raise("unknown column '" .. name .. "'") end
     return quote_ident(name)
   end
   local function values(n, count)

@@ -62,6 +62,8 @@ static const char DRIVER[] =
     "local texts, stack = {}, {}\n"
     /* a refusal, input text taken out (a value may well say "syntax error") */
     "local function clean(err)\n"
+    /* our error values (vekterdb.Error) carry the message */
+    "  if getmetatable(err) == vekterdb.Error then err = err.message end\n"
     "  if type(err) ~= 'string' then return 'error is a ' .. type(err) .. ': ' .. tostring(err) end\n"
     "  local msg = err\n"
     "  for s in pairs(texts) do msg = msg:gsub(s:gsub('%W', '%%%0'), '<input>') end\n"    "  msg = msg:gsub('parser stack overflow', '<SQLite limit>')\n"
@@ -270,8 +272,8 @@ static const char DRIVER[] =
     "  local got, err = rows(e)\n"
     "  if not got then\n"
     /* SQLite's own limits on nesting are refusals, not bugs */
-    "    local limit = type(err) == 'string' and (err:find('parser stack overflow', 1, true)\n"
-    "      or err:find('Expression tree is too large', 1, true))\n"
+    "    local limit = (type(err) == 'string' or getmetatable(err) == vekterdb.Error)\n"
+    "      and (err:find('parser stack overflow', 1, true) or err:find('Expression tree is too large', 1, true))\n"
     "    if e.known and not limit then return 'refused a valid where-clause: ' .. tostring(err) end\n"
     "    return clean(err)\n"
     "  end\n"
