@@ -344,6 +344,7 @@ describe("create_index, attach, train_index and sync_index_to_db", function()
     assert.are.equal(1, #lines)
     assert.truthy(lines[1]:find("warn: index file " .. file .. " lacks 12 records of table "
       .. db.table_name, 1, true))
+    assert.truthy(lines[1]:find("; db:sync_index_to_db() saves them", 1, true), lines[1])
     assert.are.equal(12, again:sync_index_to_db())
     assert.are.equal(42, again.index.ntotal)
     again:close()

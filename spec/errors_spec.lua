@@ -436,3 +436,146 @@ describe("error values", function()
     db:close()
   end)
 end)
+
+describe("configurations", function()
+  local cjson = require "cjson"
+
+  local function keys_of(file)
+    local cfg = cjson.decode(H.read_file(file))
+    local keys = {}
+    for k in pairs(cfg) do keys[#keys + 1] = k end
+    table.sort(keys)
+    return keys, cfg
+  end
+
+  local function write(file, text)
+    local f = assert(io.open(file, "w"))
+    f:write(text)
+    f:close()
+  end
+
+  it("load requires the URL: the configuration never holds one", function()
+    local db = fresh(2)
+    local config = H.path("nourl.json")
+    db:save(config)
+    db:close()
+    local err = H.error_of(vekterdb.load, config)
+    assert.are.equal("vekterdb.load: no database URL: a configuration never holds one (it may carry a "
+      .. "password); call vekterdb.load(" .. config .. ", url)", err)
+    local ok, e = pcall(vekterdb.load, config)
+    assert.is_false(ok)
+    assert.are.equal("invalid", e.code)
+  end)
+
+  it("load never creates a table: it says which table is missing at which URL", function()
+    local db, url = fresh(2, { file = true })
+    local config = H.path("gone.json")
+    db:save(config)
+    db:close()
+    local text = H.read_file(config):gsub(db.table_name, db.table_name .. "_gone")
+    write(config, text)
+    -- the URL as given, with a password when it has one
+    local shown = url
+    if H.backend == "postgresql" then
+      url = url:gsub("^(postgres%w*://[^:/@]+)@", "%1:hunter2@")
+      shown = url:gsub(":hunter2@", "@")
+    end
+    local ok, err = pcall(vekterdb.load, config, url)
+    assert.is_false(ok)
+    assert.are.equal("not_found", err.code)
+    assert.are.equal("vekterdb.load", err.call)
+    assert.are.equal("vekterdb.load: table " .. db.table_name .. "_gone does not exist at " .. shown
+      .. " (loading never creates a table)", tostring(err))
+    assert.is_nil(tostring(err):find("hunter2", 1, true))
+    -- and it was not created
+    local check = vekterdb.new(db.table_name, { url = H.url() == "sqlite://" and url or H.url() })
+    local rows = H.backend == "postgresql"
+      and check:execute("SELECT 1 FROM information_schema.tables WHERE table_name = $1",
+                        { db.table_name .. "_gone" })
+      or check:execute("SELECT 1 FROM sqlite_master WHERE name = ?1", { db.table_name .. "_gone" })
+    assert.are.equal(0, #rows)
+    check:close()
+  end)
+
+  it("save writes exactly the keys the Python VekterDB's constructor takes", function()
+    local db, url = fresh(4, { file = true })
+    local config = H.path("keys.json")
+    db:save(config)
+    assert.are.same({ "faiss_index", "idx_name", "table_name", "vector_name" }, keys_of(config))
+    local file = H.path("keys.index")
+    db:create_index(file, "IVF2,Flat", { metric = "l2" })
+    db:set_faiss_runtime_parameters("nprobe=2")
+    db:save(config)
+    local keys, cfg = keys_of(config)
+    assert.are.same({ "faiss_index", "faiss_runtime_parameters", "idx_name", "table_name", "vector_name" }, keys)
+    assert.are.equal(file, cfg.faiss_index)
+    assert.are.equal("nprobe=2", cfg.faiss_runtime_parameters)
+    db:close()
+    -- and it loads back, the metric read from the index file
+    local again = vekterdb.load(config, url)
+    assert.are.equal("l2", again.metric)
+    assert.are.equal("nprobe=2", again.faiss_runtime_parameters)
+    again:close()
+    -- a Python function with the constructor's signature accepts it, as
+    -- VekterDB.load does: faiss_runtime_parameters popped, the rest passed
+    local py = io.open("/usr/bin/python3")
+    if not py then
+      pending("/usr/bin/python3 is missing: the key set was checked above")
+      return
+    end
+    py:close()
+    local script = H.path("accepts.py")
+    write(script, [[
+import json, sys
+def VekterDB(table_name, idx_name="idx", vector_name="vector", columns_dict={}, url="sqlite:///:memory:",
+             connect_args={}, faiss_index=None):
+    return table_name
+config = json.load(open(sys.argv[1]))
+config.pop("faiss_runtime_parameters", None)
+print("accepted", VekterDB(**config, url="sqlite:///x.db"))
+]])
+    local out = H.sh("/usr/bin/python3 " .. H.sh_quote(script) .. " " .. H.sh_quote(config) .. " 2>&1")
+    assert.are.equal("accepted " .. db.table_name .. "\n", out)
+  end)
+
+  it("load reads a configuration as the Python VekterDB writes it, and our older ones", function()
+    local db, url = fresh(4, { file = true })
+    local file = H.path("py.index")
+    db:create_index(file, "IVF2,Flat", { metric = "l2" })
+    db:close()
+    local config = H.path("py.json")
+    write(config, cjson.encode({ table_name = db.table_name, idx_name = "idx", vector_name = "vector",
+                                 faiss_index = file, faiss_runtime_parameters = "nprobe=2" }))
+    local again = vekterdb.load(config, url)
+    assert.are.equal("nprobe=2", again.faiss_runtime_parameters)
+    assert.are.equal(4, again.index.ntotal)
+    again:close()
+    -- ours before: metric (checked against the index) and schema; null values
+    write(config, '{"table_name":"' .. db.table_name .. '","idx_name":"idx","vector_name":"vector",'
+      .. '"faiss_index":"' .. file .. '","faiss_runtime_parameters":null,"metric":"l2"'
+      .. (H.backend == "postgresql" and ',"schema":"public"' or "") .. "}")
+    again = vekterdb.load(config, url)
+    assert.are.equal("l2", again.metric)
+    assert.is_nil(again.faiss_runtime_parameters)
+    again:close()
+  end)
+end)
+
+describe("tombstones and rebuild_index", function()
+  it("deleted_count counts every deleted record; rebuild_index what this rebuild reclaimed", function()
+    local db = fresh(20)
+    local file = H.path("tomb.index")
+    db:create_index(file, "IVF2,Flat", { metric = "l2" })
+    assert.are.equal(11, db:delete(db.Record.idx:lt(11)))
+    assert.are.equal(11, db:deleted_count())
+    local reclaimed, removed = db:rebuild_index()
+    assert.are.same({ 11, 11 }, { reclaimed, removed })
+    -- the tombstones stay (their idx values are never given out again)
+    assert.are.equal(11, db:deleted_count())
+    assert.are.same({ 0, 0 }, { db:rebuild_index() })
+    assert.are.equal(9, db.index.ntotal)
+    assert.are.equal(20, db:insert({ { id = "next", vector = { 1, 2, 3, 4 } } }) + 19)
+    assert.are.equal(20, db:fetch({ 20 }, "idx")[1].idx)
+    db:close()
+  end)
+end)
