@@ -46,7 +46,7 @@ function M.read(path, opts)
     return f:read(opts.first, opts.count)
   end)
   f:close()
-  if not ok then error(res, 2) end
+  if not ok then error(res, 0) end
   return res
 end
 

@@ -19,6 +19,11 @@ local M = {}
 
 local DEFAULT_CHUNK = 10000
 
+-- raises an error value (code "invalid"), without a source position
+local function raise(msg)
+  error(require("vekterdb.core").error("invalid", msg), 0)
+end
+
 local OPTS = {
   first_idx = true, columns = true, idx_name = true, vector_name = true,
   chunk_size = true, first = true, count = true, progress = true,
@@ -51,8 +56,8 @@ local function matrices(data, opts)
   elseif type(data) == "function" then
     return data, nil
   end
-  error("vekterdb.source: expected a vekterdb.matrix, a vector file or a function returning "
-    .. "matrices, got " .. type(data), 3)
+  raise("vekterdb.source: expected a vekterdb.matrix, a vector file or a function returning "
+    .. "matrices, got " .. type(data))
 end
 
 --- An iterator of records for `db:insert`.
@@ -74,17 +79,17 @@ end
 function M.records(data, opts)
   opts = opts or {}
   for k in pairs(opts) do
-    if not OPTS[k] then error("vekterdb.source: unknown option '" .. tostring(k) .. "'", 2) end
+    if not OPTS[k] then raise("vekterdb.source: unknown option '" .. tostring(k) .. "'") end
   end
   if opts.first_idx ~= nil and (type(opts.first_idx) ~= "number" or opts.first_idx % 1 ~= 0
                                 or opts.first_idx < 0) then
-    error("vekterdb.source: first_idx must be a non-negative integer", 2)
+    raise("vekterdb.source: first_idx must be a non-negative integer")
   end
   local columns = {}
   for name, values in pairs(opts.columns or {}) do
     if type(values) ~= "table" and type(values) ~= "function" then
-      error("vekterdb.source: column '" .. tostring(name) .. "' needs an array or a function, got "
-        .. type(values), 2)
+      raise("vekterdb.source: column '" .. tostring(name) .. "' needs an array or a function, got "
+        .. type(values))
     end
     columns[#columns + 1] = { name, values, type(values) == "function" }
   end
@@ -109,8 +114,8 @@ function M.records(data, opts)
         return nil
       end
       if not is_matrix(m) then
-        error("vekterdb.source: the matrix stream returned " .. tostring(m) .. ", expected a "
-          .. "vekterdb.matrix", 0)
+        raise("vekterdb.source: the matrix stream returned " .. tostring(m) .. ", expected a "
+          .. "vekterdb.matrix")
       end
       rows, row = m.n, 0
     end
