@@ -93,13 +93,6 @@ static int raise(lua_State *L, const char *code, const char *msg)
     return lua_error(L);
 }
 
-static int raisev(lua_State *L, const char *code, const char *fmt, va_list ap)
-{
-    char buf[2048];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    return raise(L, code, buf);
-}
-
 int lvk_error(lua_State *L)
 {
     return raise(L, lvk_code_name(vk_errcode()), vk_errmsg());
@@ -107,16 +100,22 @@ int lvk_error(lua_State *L)
 
 int lvk_errorf(lua_State *L, const char *fmt, ...)
 {
+    char buf[2048];
     va_list ap;
     va_start(ap, fmt);
-    return raisev(L, "invalid", fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return raise(L, "invalid", buf);
 }
 
 int lvk_errorc(lua_State *L, const char *code, const char *fmt, ...)
 {
+    char buf[2048];
     va_list ap;
     va_start(ap, fmt);
-    return raisev(L, code, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return raise(L, code, buf);
 }
 
 /* worded as luaL_argerror words it */

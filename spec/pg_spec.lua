@@ -146,7 +146,10 @@ describe("PostgreSQL schemas", function()
     db:save(config)
     db:close()
     other:close()
-    local again = vekterdb.load(config, H.url())
+    -- the configuration holds no schema (the Python library has no such
+    -- argument): load is given it again
+    assert.is_nil(H.read_file(config):find("schema", 1, true))
+    local again = vekterdb.load(config, H.url(), { schema = schema })
     assert.are.equal(schema, again.schema)
     assert.are.same({ "idx", "vector", "label" }, { again.columns[1].name, again.columns[2].name,
                                                    again.columns[3].name })
@@ -157,7 +160,7 @@ describe("PostgreSQL schemas", function()
   end)
 
   it("reports a schema that does not exist with PostgreSQL's message", function()
-    expect_exact('cannot create table t_nowhere: PostgreSQL error: schema "no_such_schema" does not exist',
+    expect_exact('vekterdb.new: cannot create table t_nowhere: PostgreSQL error: schema "no_such_schema" does not exist',
       vekterdb.new, "t_nowhere", { url = H.url(), schema = "no_such_schema" })
   end)
 end)
@@ -237,7 +240,7 @@ describe("tables written by others", function()
     assert.is_nil(rows[2].small)
     assert.is_nil(rows[2].seen)
     -- numeric and timestamp have no binary writer here: COPY's text format, the server's message
-    expect_exact('cannot insert the record with idx 2: value "40000" is out of range for type smallint',
+    expect_exact('insert: cannot insert the record with idx 2: value "40000" is out of range for type smallint',
       db.insert, db, { { vector = { 5, 6 }, small = 40000 } })
     assert.are.equal(2, db:count())
     db:close()
@@ -247,7 +250,7 @@ describe("tables written by others", function()
     local name = H.table_name("small")
     sql(string.format("CREATE TABLE %s (idx BIGINT PRIMARY KEY, vector BYTEA NOT NULL, n SMALLINT)", name))
     local db = vekterdb.new(name, { url = H.url() })
-    expect_exact("cannot insert the record with idx 1: value 40000 is out of range for column 'n' (smallint)",
+    expect_exact("insert: cannot insert the record with idx 1: value 40000 is out of range for column 'n' (smallint)",
       db.insert, db, { { vector = { 1, 2 }, n = 1 }, { vector = { 5, 6 }, n = 40000 } })
     assert.are.equal(0, db:count())
     assert.are.equal(2, db:insert({ { vector = { 1, 2 }, n = -32768 }, { vector = { 5, 6 }, n = 32767 } }))
@@ -319,11 +322,11 @@ describe("reading through cursors", function()
   end)
 
   it("reports a query the server refuses, and goes on", function()
-    expect_exact('PostgreSQL error: invalid input syntax for type integer: "x"', db.execute, db,
+    expect_exact('execute: PostgreSQL error: invalid input syntax for type integer: "x"', db.execute, db,
       "SELECT $1::int", { "x" })
-    expect_exact('PostgreSQL error: column "nope" does not exist', db.execute, db, "SELECT nope FROM "
+    expect_exact('execute: PostgreSQL error: column "nope" does not exist', db.execute, db, "SELECT nope FROM "
       .. db.table_name)
-    expect_exact('PostgreSQL error: operator does not exist: text > integer',
+    expect_exact('execute: PostgreSQL error: operator does not exist: text > integer',
       function() for _ in db:select(db.Record.tag:gt(5)) do end end)
     assert.are.equal(N + 1, db:count())
     assert.are.equal(2, #db:execute("SELECT idx FROM " .. db.table_name .. " WHERE idx < $1", { 2 }))
@@ -345,23 +348,23 @@ end)
 
 describe("PostgreSQL errors", function()
   it("refuses malformed URLs", function()
-    expect_exact("invalid database URL: the port must be a number", vekterdb.new, "t",
+    expect_exact("vekterdb.new: invalid database URL: the port must be a number", vekterdb.new, "t",
       { url = "postgresql://u:not-the-password-42@localhost:port/db" })
-    expect_exact("invalid database URL: unterminated [ in the host", vekterdb.new, "t",
+    expect_exact("vekterdb.new: invalid database URL: unterminated [ in the host", vekterdb.new, "t",
       { url = "postgresql://u@[::1/db" })
-    expect_exact("invalid database URL: bad percent escape in the password", vekterdb.new, "t",
+    expect_exact("vekterdb.new: invalid database URL: bad percent escape in the password", vekterdb.new, "t",
       { url = "postgresql://u:not-the-password-42%zz@localhost/db" })
-    expect_exact("invalid database URL: query option without a name=value form", vekterdb.new, "t",
+    expect_exact("vekterdb.new: invalid database URL: query option without a name=value form", vekterdb.new, "t",
       { url = "postgresql://u@localhost/db?sslmode" })
-    expect_exact("connect_args must be a table", vekterdb.new, "t",
+    expect_exact("vekterdb.new: connect_args must be a table", vekterdb.new, "t",
       { url = "postgresql://u@localhost/db", connect_args = "sslmode=disable" })
   end)
 
   it("passes on libpq's refusal of an unknown or bad option", function()
-    local err = expect_exact('cannot connect to PostgreSQL: invalid connection option "sslmood"', vekterdb.new,
+    local err = expect_exact('vekterdb.new: cannot connect to PostgreSQL: invalid connection option "sslmood"', vekterdb.new,
       "t", { url = "postgresql://u:not-the-password-42@localhost/db?sslmood=disable" })
     no_password(err)
-    err = expect_exact('cannot connect to PostgreSQL: invalid sslmode value: "sometimes"', vekterdb.new, "t",
+    err = expect_exact('vekterdb.new: cannot connect to PostgreSQL: invalid sslmode value: "sometimes"', vekterdb.new, "t",
       { url = "postgresql://u@localhost/db", connect_args = { sslmode = "sometimes",
                                                                 password = "not-the-password-42" } })
     no_password(err)
@@ -369,26 +372,26 @@ describe("PostgreSQL errors", function()
 
   it("reports a refused connection", function()
     -- port 1 on the loopback: nothing listens there
-    local err = expect_exact('cannot connect to PostgreSQL: connection to server at "127.0.0.1", port 1 failed: '
+    local err = expect_exact('vekterdb.new: cannot connect to PostgreSQL: connection to server at "127.0.0.1", port 1 failed: '
       .. "Connection refused Is the server running on that host and accepting TCP/IP connections?",
       vekterdb.new, "t", { url = "postgresql://u:not-the-password-42@127.0.0.1:1/db" })
     no_password(err)
   end)
 
   password_server("reports a wrong password, and never shows it", function()
-    local err = expect_exact(string.format('cannot connect to PostgreSQL: connection to server at "127.0.0.1", '
+    local err = expect_exact(string.format('vekterdb.new: cannot connect to PostgreSQL: connection to server at "127.0.0.1", '
       .. 'port %s failed: FATAL: password authentication failed for user "%s"', PORT, PW_USER),
       vekterdb.new, "t", { url = tcp_url(PW_USER, "not-the-password-42") })
     no_password(err)
   end)
 
   password_server("reports a missing database, and never shows the password", function()
-    local err = expect_exact(string.format('cannot connect to PostgreSQL: connection to server at "127.0.0.1", '
+    local err = expect_exact(string.format('vekterdb.new: cannot connect to PostgreSQL: connection to server at "127.0.0.1", '
       .. 'port %s failed: FATAL: database "no_such_db" does not exist', PORT),
       vekterdb.new, "t", { url = tcp_url(PW_USER, PASSWORD, "no_such_db") })
     no_password(err)
     if SOCKET then
-      expect_exact(string.format('cannot connect to PostgreSQL: connection to server on socket '
+      expect_exact(string.format('vekterdb.new: cannot connect to PostgreSQL: connection to server on socket '
         .. '"%s/.s.PGSQL.%s" failed: FATAL: database "no_such_db" does not exist', SOCKET, PORT),
         vekterdb.new, "t", { url = socket_url("no_such_db") })
     end
@@ -401,7 +404,7 @@ describe("PostgreSQL errors", function()
     db:insert(recs)
     local file = H.path("unique.index")
     db:create_index(file, "Flat")
-    expect_exact(string.format('cannot insert the record with idx 12: duplicate key value violates unique '
+    expect_exact(string.format('insert: cannot insert the record with idx 12: duplicate key value violates unique '
       .. 'constraint "%s_id_key" (Key (id)=(r3) already exists.)', db.table_name),
       db.insert, db, { { vector = { 1, 1 }, id = "a" }, { vector = { 1, 2 }, id = "b" },
                        { vector = { 1, 3 }, id = "r3" }, { vector = { 1, 4 }, id = "c" } })

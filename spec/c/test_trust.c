@@ -149,7 +149,8 @@ static void test_files(void)
     CHECK(other && vk_db_read_index(other, path2, 0, 0, &ix) == VK_OK, "then u reads it unasked");
     vk_index_release(ix);
     vk_db_close(other);
-    CHECK(vk_db_read_index(db, "/nonexistent/x.index", 0, 0, &ix) == VK_EIO, "a missing file is VK_EIO");
+    CHECK(vk_db_read_index(db, "/nonexistent/x.index", 0, 0, &ix) == VK_ENOTFOUND,
+          "a missing file is VK_ENOTFOUND");
     vk_db_close(db);
     unlink(path);
     unlink(path2);
