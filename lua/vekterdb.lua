@@ -27,6 +27,8 @@ local M = {
 -- errors
 ---------------------------------------------------------------------------
 
+local Error = core.Error
+
 --- The metatable of every error value VekterDB raises.
 -- An error is a table `{ code = ..., message = ..., call = ... }`:
 -- `message` is the text (`tostring(err)` gives it, and string methods such
@@ -52,11 +54,11 @@ local M = {
 -- auxiliary library raises (`bad argument #1 to 'normalize' (number expected)`)
 -- stay strings, and an error your own iterator or callback raises comes
 -- back as you raised it.
-M.Error = core.Error
+M.Error = Error
 
 --- Whether `e` is an error value raised by VekterDB.
 function M.is_error(e)
-  return getmetatable(e) == core.Error
+  return getmetatable(e) == Error
 end
 
 -- raises an error value: msg, code (default "invalid"); the public function
@@ -67,13 +69,13 @@ end
 
 -- the code of an error value, or nil
 local function code_of(e)
-  return getmetatable(e) == core.Error and e.code or nil
+  return getmetatable(e) == Error and e.code or nil
 end
 
 -- the text of an error without the name of the call that raised it, to be
 -- wrapped in another message
 local function bare(e)
-  if getmetatable(e) ~= core.Error then return tostring(e) end
+  if getmetatable(e) ~= Error then return tostring(e) end
   local call, msg = e.call, e.message
   if call and msg:sub(1, #call + 2) == call .. ": " then return msg:sub(#call + 3) end
   return msg
@@ -86,7 +88,7 @@ local named = setmetatable({}, { __mode = "k" })
 -- names error value e after the public call that failed: its message
 -- starts "call: " (replacing the name of a lower call, C's included)
 local function name_error(e, call)
-  if getmetatable(e) ~= core.Error or named[e] then return e end
+  if getmetatable(e) ~= Error or named[e] then return e end
   named[e] = true
   if e.call == call then return e end
   local msg = bare(e)
@@ -838,7 +840,9 @@ function DB:update(expr, values)
   return n, moved
 end
 
---- Number of deleted records the table remembers (tombstones).
+--- Number of deleted records the table remembers (tombstones): every
+-- record ever deleted, since their idx values are never given out again.
+-- rebuild_index() does not lower it.
 function DB:deleted_count()
   check_open(self)
   return self._h:deleted()
@@ -849,7 +853,9 @@ end
 -- Flat and HNSW, cannot drop a vector without renumbering the others) and
 -- saves it; this handle's searches stop consulting the tombstones its index
 -- no longer needs (other handles' indexes keep theirs: docs/concurrency.md).
--- @return number of tombstones reclaimed, number of vectors removed
+-- @return what this call did: the number of tombstones whose vectors it
+-- dropped from the index (reclaimed), the number of vectors removed; both 0
+-- when there was nothing left to drop or the index type cannot drop any
 function DB:rebuild_index()
   check_open(self)
   if not self.index then raise("rebuild_index: no index attached", "state") end

@@ -364,7 +364,11 @@ describe("error values", function()
     local script = H.path("hold_lock.lua")
     local lock = PG and ('BEGIN; LOCK TABLE "%s" IN EXCLUSIVE MODE'):format(name) or "BEGIN IMMEDIATE"
     local f = assert(io.open(script, "w"))
-    f:write(("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath))
+    -- (the child is Lua 5.4: under LuaJIT it keeps LUA_CPATH_5_4, as spec/run.sh sets it)
+    f:write(("package.path = %q\n"):format(package.path))
+    if _VERSION == "Lua 5.4" and not os.getenv("LUA_CPATH_5_4") then
+      f:write(("package.cpath = %q\n"):format(package.cpath))
+    end
     f:write(([[
       local vekterdb = require "vekterdb"
       local db = vekterdb.new(%q, { url = %q })
@@ -377,11 +381,13 @@ describe("error values", function()
     f:close()
     local lua = os.getenv("VEKTERDB_TEST_LUA") or "lua5.4"
     local pid = tonumber(H.sh(("%s %s >/dev/null 2>&1 & echo $!"):format(lua, H.sh_quote(script))):match("%d+"))
+    local held = false
     for _ = 1, 500 do
       local m = io.open(mark)
-      if m then m:close() break end
+      if m then m:close() held = true break end
       H.sh("sleep 0.02")
     end
+    assert(held, "the child did not take the lock")
     local err = err_of(short.insert, short, { { idx = 2, id = "late", vector = { 1, 2, 3, 4 } } })
     assert.are.equal("locked", err.code, tostring(err))
     assert.are.equal("insert", err.call)
