@@ -325,6 +325,11 @@ describe("error values", function()
       return m
     end)
     assert.are.equal("read_npy", err.call)
+    -- raised in C, under a Lua function of the io module
+    err = expect_code("not_found", "open: cannot open", vio.open, H.path("none.fvecs"))
+    assert.are.equal("open", err.call)
+    err = expect_code("invalid", "read: ", vio.read, H.path("none.xyz"))
+    assert.are.equal("read", err.call)
     -- raised in Lua
     err = expect_code("invalid", "vekterdb.new: unknown option 'colums'", vekterdb.new, "t", { colums = {} })
     assert.are.equal("vekterdb.new", err.call)

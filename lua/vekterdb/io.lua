@@ -20,6 +20,17 @@ local core = require "vekterdb.core"
 
 local M = {}
 
+-- raises error e named after call (the function of this module the caller
+-- called), as the Lua module names its errors
+local function rethrow(e, call)
+  if getmetatable(e) == core.Error and e.call ~= call then
+    local msg = e.message
+    if e.call and msg:sub(1, #e.call + 2) == e.call .. ": " then msg = msg:sub(#e.call + 3) end
+    e.message, e.call = call .. ": " .. msg, call
+  end
+  error(e, 0)
+end
+
 --- Opens a vector file for reading.
 -- The returned `vekterdb.VectorFile` has fields `rows`, `dim`, `format`,
 -- `dtype`, `path`, `dataset`, `is_integer`, `#f` (rows), and methods
@@ -31,7 +42,9 @@ local M = {}
 -- `dataset` (HDF5 only; default "train")
 -- @return a vekterdb.VectorFile
 function M.open(path, opts)
-  return core.open_vectors(path, opts)
+  local ok, f = pcall(core.open_vectors, path, opts)
+  if not ok then rethrow(f, "open") end
+  return f
 end
 
 --- Reads rows of any supported file: a matrix, or arrays of integers for an
@@ -40,13 +53,15 @@ end
 -- @tab[opt] opts `format`, `dataset`, `first` (0-based row), `count`, `as_float`
 function M.read(path, opts)
   opts = opts or {}
-  local f = core.open_vectors(path, { format = opts.format, dataset = opts.dataset })
-  local ok, res = pcall(function()
+  local ok, f = pcall(core.open_vectors, path, { format = opts.format, dataset = opts.dataset })
+  if not ok then rethrow(f, "read") end
+  local res
+  ok, res = pcall(function()
     if f.is_integer and not opts.as_float then return f:read_ids(opts.first, opts.count) end
     return f:read(opts.first, opts.count)
   end)
   f:close()
-  if not ok then error(res, 0) end
+  if not ok then rethrow(res, "read") end
   return res
 end
 
