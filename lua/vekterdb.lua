@@ -644,7 +644,7 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
 end
 
 --- Pairs an index object with the table; `faiss_index` is the file it is
--- saved to. An index attached before replaces nothing on disk. Follow with
+-- saved to. Follow with
 -- `train_index` and `sync_index_to_db` when the index is new.
 -- @tparam Index index from `vekterdb.faiss.index_factory` or
 -- `vekterdb.faiss.read_index`, of the table's dimension
@@ -1142,15 +1142,14 @@ end
 -- @section load
 
 --- Reopens a VekterDB from a file written by save(), against the database
--- at `url`. opts: connect_args, mmap, trust_index_file (as for vekterdb.new).
--- The file's `faiss_index` is opened as `vekterdb.new` opens one, and its
+-- at `url`. The file's `faiss_index` is opened as `vekterdb.new` opens one, and its
 -- `faiss_runtime_parameters` are set; a file of the Python VekterDB loads
 -- too.
 --
 --     local db = vekterdb.load("items.json", "sqlite:///items.db")
 -- @string config_file a JSON file written by `DB:save`
--- @string[opt] url the database, as in `vekterdb.new` (the URL is never
--- saved)
+-- @string url the database, as in `vekterdb.new` (the file never holds
+-- it)
 -- @tparam[opt] table opts `connect_args`, `mmap`, `trust_index_file`, as in
 -- `vekterdb.new`
 -- @treturn DB the table; a file that is not a configuration, a metric that
