@@ -314,7 +314,8 @@ end
 --  * `schema`: the PostgreSQL schema ("public")
 --  * `connect_args`: `{ key = value }` connection settings: any libpq setting
 --    on PostgreSQL; `timeout` (seconds a writer waits for another, 5) and
---    `mode` ("ro", "rw", "rwc") on SQLite
+--    `mode` ("ro", "rw", "rwc") on SQLite. The URL's query may hold them
+--    too (`sqlite:///items.db?mode=ro`)
 --  * `idx_name`: the idx column ("idx")
 --  * `vector_name`: the vector column ("vector")
 --  * `columns`: the other columns of a new table, in order, each
