@@ -215,6 +215,21 @@ describe("column types", function()
       assert.are.same({ 0, a.at, a.day }, { nb.idx, nb.at, nb.day })
     end)
 
+    it("encodes a table with lua-cjson, and says so when lua-cjson is missing", function()
+      local registry = debug.getregistry()
+      local cached, loaded, preload = registry["vekterdb.json_encode"], package.loaded.cjson, package.preload.cjson
+      registry["vekterdb.json_encode"] = nil
+      package.loaded.cjson = nil
+      package.preload.cjson = function() error("module 'cjson' not found") end
+      local ok, err = pcall(db.insert, db, { { vector = { 1, 0 }, meta = { a = 1 } } })
+      registry["vekterdb.json_encode"], package.loaded.cjson, package.preload.cjson = cached, loaded, preload
+      assert.is_false(ok)
+      assert.matches("column 'meta' holds JSON: a table needs lua-cjson, which is not installed: give JSON text",
+        tostring(err), 1, true)
+      db:insert({ { vector = { 1, 0 }, meta = '{"a": 1}' }, { vector = { 0, 1 }, meta = { a = 1 } } })
+      assert.are.same({ '{"a": 1}', '{"a":1}' }, { db:fetch({ 0 }, "meta")[1].meta, db:fetch({ 1 }, "meta")[1].meta })
+    end)
+
     it("refuses values the column cannot hold, naming it", function()
       local function bad(rec, ...) fails_with(db.insert, "record 1", ...)(db, { rec }) end
       bad({ vector = { 1, 0 }, code = "123456789" }, "column 'code' is VARCHAR(8): a value of 9 characters is too long")
@@ -271,6 +286,31 @@ describe("column types", function()
     end)
   end)
 end)
+
+if PG and os.getenv("VEKTERDB_TEST_PG_SOCKET") then
+  describe("PostgreSQL times", function()
+    it("read in one form whatever DateStyle the database sets", function()
+      local socket, port = os.getenv("VEKTERDB_TEST_PG_SOCKET"), os.getenv("VEKTERDB_TEST_PG_PORT")
+      local admin = H.new()
+      local dbname = H.table_name("datestyle")
+      admin:execute("CREATE DATABASE " .. dbname)
+      admin:execute("ALTER DATABASE " .. dbname .. " SET DateStyle = 'SQL, DMY'")
+      local url = string.format("postgresql://postgres@/%s?host=%s&port=%s", dbname, socket, port)
+      local db = vekterdb.new("t", { url = url, columns = { { name = "at", type = "datetime" } } })
+      db:insert({ { vector = { 1, 0 }, at = "2024-01-02 03:04:05.5" } })
+      -- the first rows of a cursor come as text, in the session's DateStyle
+      assert.are.equal("2024-01-02 03:04:05.5", db:select(nil, "at")().at)
+      assert.are.equal("2024-01-02 03:04:05.5", db:execute("SELECT at FROM t")[1][1])
+      db:close()
+      -- a connection setting of the caller's replaces ours
+      local own = vekterdb.new("t", { url = url, connect_args = { options = "-c DateStyle=SQL,DMY" } })
+      assert.are.equal("SQL, DMY", own:execute("SHOW DateStyle")[1][1])
+      own:close()
+      admin:execute("DROP DATABASE " .. dbname)
+      admin:close()
+    end)
+  end)
+end
 
 -- a table the Python VekterDB created through SQLAlchemy, typed as
 -- SQLAlchemy 1.4 emits it (CreateTable compiled for each dialect)
