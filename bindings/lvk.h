@@ -15,6 +15,7 @@
 #define LVK_DB "vekterdb.core.DB"
 #define LVK_CURSOR "vekterdb.core.Cursor"
 #define LVK_BOX "vekterdb.core.Box"
+#define LVK_BLOB "vekterdb.Blob"
 
 /* the field of every class's metatable that holds its methods */
 #define LVK_METHODS "__methods"

@@ -190,6 +190,20 @@ function M.deserialize_vector(bytes, d)
   return core.deserialize_vector(bytes, d)
 end
 
+--- Marks bytes to be bound as a BLOB (PostgreSQL: bytea), never as text:
+-- for `db:execute` parameters and where-clause values. A string that is
+-- not UTF-8 text (a serialized vector) is bound as a BLOB already; this
+-- is for bytes that happen to be valid text. In a record, a blob in the
+-- vector column is taken as serialized bytes.
+-- @param bytes a string (or a blob, returned as it is)
+-- @return a `vekterdb.Blob` userdata: `#b` is its length, `b:bytes()` the string
+function M.blob(bytes)
+  return core.blob(bytes)
+end
+
+local BLOB_MT = getmetatable(core.blob(""))
+where.is_blob = function(x) return getmetatable(x) == BLOB_MT end
+
 M.faiss = {
   --- A new, empty FAISS index from a factory string, to pair with a table
   -- through `DB:attach` (`DB:create_index` does all of it in one call).
@@ -283,6 +297,21 @@ local function columns_from_opts(opts)
   return cols
 end
 
+-- where-clause values compared with DateTime and Date columns take the
+-- stored form of their time; with blob columns, a string becomes a blob
+local CONVERTED = { datetime = true, date = true, blob = true }
+local function where_converter(h, columns)
+  local convert = {}
+  for _, c in ipairs(columns) do
+    if CONVERTED[c.type] then convert[c.name] = true end
+  end
+  if next(convert) == nil then return nil end
+  return function(name, v)
+    if convert[name] then return h:store_value(name, v) end
+    return v
+  end
+end
+
 local function connect_list(args)
   local list = {}
   if args == nil then return list end
@@ -367,6 +396,7 @@ function M.new(table_name, opts)
   self.Record = where.record(self.columns, table_name)
   self._known = {}
   for _, c in ipairs(self.columns) do self._known[c.name] = true end
+  self._convert = where_converter(h, self.columns)
   if opts.faiss_index then
     ok, err = pcall(self._open_index, self, opts.faiss_index)
     if not ok then
@@ -757,7 +787,8 @@ local function core_opts(self, opts, fn, explain)
       error(fn .. ": filter must be a where-clause (db.Record.<column>:<op>(...)), got "
         .. type(opts.filter), 3)
     end
-    local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known)
+    local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known,
+                                  self._convert)
     if not ok then error(fn .. ": filter: " .. tostring(sql), 3) end
     out.filter_sql, out.filter_params = sql, params
   end
@@ -846,7 +877,7 @@ function DB:_where(expr, fn)
     error(fn .. ": expected a where-clause (db.Record.<column>:<op>(...)), got " .. type(expr), 3)
   end
   local ph = self._h:info().placeholder
-  local ok, sql, params = pcall(where.compile, expr, ph, self._known)
+  local ok, sql, params = pcall(where.compile, expr, ph, self._known, self._convert)
   if not ok then error(fn .. ": " .. tostring(sql), 3) end
   return sql, params
 end

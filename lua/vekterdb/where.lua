@@ -95,9 +95,13 @@ local function quote_ident(name)
 end
 M.quote_ident = quote_ident
 
+--- Whether x is a `vekterdb.blob` value (set by the vekterdb module): a
+-- where-clause may compare a column with one.
+function M.is_blob(_) return false end
+
 local function check_value(v, op)
   local t = type(v)
-  if t ~= "number" and t ~= "string" and t ~= "boolean" then
+  if t ~= "number" and t ~= "string" and t ~= "boolean" and not M.is_blob(v) then
     error(op .. ": values must be numbers, strings or booleans, got " .. t, 3)
   end
   if t == "number" and v ~= v then error(op .. ": NaN cannot be compared", 3) end
@@ -251,19 +255,23 @@ local SQL_OF_SYM = { ["="] = "=", ["<>"] = "<>", ["<"] = "<", ["<="] = "<=", [">
 -- @param e expression
 -- @param ph placeholder style: "?" gives ?1 ?2 ..., "$" gives $1 $2 ...
 -- @param known optional set of column names to check against
-function M.compile(e, ph, known)
+-- @param convert optional function(column, value) giving the value to bind
+-- for a comparison with that column (not for like patterns): the stored
+-- form of a DateTime or Date column's time, a blob for a blob column
+function M.compile(e, ph, known, convert)
   check_expr(e, "compile")
   local params = {}
   local function invalid(what, v)
     if v ~= nil then what = what .. " " .. string.format("%q", tostring(v):sub(1, 40)) end
     error("invalid where-clause: " .. what, 0)
   end
-  local function bind(v)
+  local function bind(v, column)
     local t = type(v)
-    if t ~= "number" and t ~= "string" and t ~= "boolean" then
+    if t ~= "number" and t ~= "string" and t ~= "boolean" and not M.is_blob(v) then
       invalid("a value must be a number, a string or a boolean, got " .. t)
     end
     if v ~= v then invalid("NaN cannot be compared") end
+    if convert and column then v = convert(column, v) end
     params[#params + 1] = v
     return ph .. #params
   end
@@ -302,16 +310,16 @@ function M.compile(e, ph, known)
     elseif op == "cmp" then
       local sym = SQL_OF_SYM[n.sym]
       if not sym then invalid("unknown comparison operator", n.sym) end
-      return col(n.col) .. " " .. sym .. " " .. bind(values(n, 1)[1])
+      return col(n.col) .. " " .. sym .. " " .. bind(values(n, 1)[1], n.col)
     elseif op == "in" or op == "not_in" then
       local c = col(n.col)   -- checked even when the list is empty
       if #values(n) == 0 then return op == "in" and "(1 = 0)" or "(1 = 1)" end
       local marks = {}
-      for i = 1, #n.values do marks[i] = bind(n.values[i]) end
+      for i = 1, #n.values do marks[i] = bind(n.values[i], n.col) end
       return c .. (op == "in" and " IN (" or " NOT IN (") .. table.concat(marks, ", ") .. ")"
     elseif op == "between" then
       values(n, 2)
-      return col(n.col) .. " BETWEEN " .. bind(n.values[1]) .. " AND " .. bind(n.values[2])
+      return col(n.col) .. " BETWEEN " .. bind(n.values[1], n.col) .. " AND " .. bind(n.values[2], n.col)
     elseif op == "like" then
       if type(values(n, 1)[1]) ~= "string" then invalid("like needs a string pattern") end
       local s = col(n.col) .. " LIKE " .. bind(n.values[1])
