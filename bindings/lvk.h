@@ -17,6 +17,7 @@
 #define LVK_BOX "vekterdb.core.Box"
 /* the metatable of every error value the module raises (lvk_core.c) */
 #define LVK_ERROR "vekterdb.Error"
+#define LVK_BLOB "vekterdb.Blob"
 
 /* the field of every class's metatable that holds its methods */
 #define LVK_METHODS "__methods"

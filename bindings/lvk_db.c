@@ -233,25 +233,6 @@ static int h_open(lua_State *L)
     return 1;
 }
 
-static const char *type_names[] = {"null", "integer", "real", "text", "blob", "boolean"};
-
-static vk_type parse_type(lua_State *L, const char *t, const char *col)
-{
-    static const struct {
-        const char *name;
-        vk_type type;
-    } map[] = {{"integer", VK_INT}, {"int", VK_INT},         {"bigint", VK_INT},
-               {"real", VK_REAL},   {"float", VK_REAL},      {"double", VK_REAL},
-               {"number", VK_REAL}, {"text", VK_TEXT},       {"string", VK_TEXT},
-               {"varchar", VK_TEXT}, {"blob", VK_BLOB},      {"bytes", VK_BLOB},
-               {"binary", VK_BLOB}, {"boolean", VK_BOOL},    {"bool", VK_BOOL}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strcmp(map[i].name, t))
-            return map[i].type;
-    lvk_errorf(L, "column '%s': unknown type '%s' (use integer, real, text, blob or boolean)", col, t);
-    return VK_NULL;
-}
-
 static int opt_bool(lua_State *L, int t, const char *k, int dflt)
 {
     lua_getfield(L, t, k);
@@ -281,7 +262,18 @@ static int h_use_table(lua_State *L)
         cols[i].name = cstr(L, -1, "a column name");
         lua_getfield(L, t, "type");
         const char *ty = lua_tostring(L, -1);
-        cols[i].type = parse_type(L, ty ? ty : "text", cols[i].name);
+        if (vk_column_parse_type(&cols[i], ty ? ty : "text"))
+            return lvk_error(L);
+        lua_pop(L, 1);
+        lua_getfield(L, t, "length");   /* { type = "varchar", length = n }, as columns() reads */
+        if (!lua_isnil(L, -1)) {
+            int64_t len = 0;
+            if (!lvk_tointeger(L, -1, &len) || len <= 0 || len > 10485760 || cols[i].type != VK_TEXT ||
+                cols[i].kind != VK_KIND_PLAIN)
+                return lvk_errorf(L, "column '%s': length must be a positive integer, for a text column",
+                                  cols[i].name);
+            cols[i].length = (int)len;
+        }
         lua_pop(L, 1);
         cols[i].unique = opt_bool(L, t, "unique", 0);
         cols[i].nullable = opt_bool(L, t, "nullable", 1);
@@ -305,8 +297,12 @@ static int h_columns(lua_State *L)
         lua_createtable(L, 0, 6);
         lua_pushstring(L, c->name);
         lua_setfield(L, -2, "name");
-        lua_pushstring(L, type_names[c->type]);
+        lua_pushstring(L, vk_column_type_name(c));
         lua_setfield(L, -2, "type");
+        if (c->length > 0) {
+            lua_pushinteger(L, c->length);
+            lua_setfield(L, -2, "length");
+        }
         lua_pushboolean(L, c->unique || c->primary);
         lua_setfield(L, -2, "unique");
         lua_pushboolean(L, c->nullable);
@@ -490,6 +486,90 @@ static int *checkcols(lua_State *L, vk_db *db, int idx, int *n)
     return cols;
 }
 
+/* ---------- values: blobs, JSON, conversions ---------- */
+
+/* vekterdb.blob(s): bytes a query binds as a BLOB (bytea), never as text */
+typedef struct blob {
+    size_t len;
+    char bytes[];
+} blob;
+
+static void push_blob(lua_State *L, const char *s, size_t len)
+{
+    blob *b = lua_newuserdatauv(L, sizeof(blob) + len, 0);
+    b->len = len;
+    memcpy(b->bytes, s, len);
+    luaL_getmetatable(L, LVK_BLOB);
+    lua_setmetatable(L, -2);
+}
+
+/* blob(s | blob) -> blob */
+static int h_blob(lua_State *L)
+{
+    blob *b = luaL_testudata(L, 1, LVK_BLOB);
+    if (b) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return lvk_errorf(L, "blob: expected a string, got %s", luaL_typename(L, 1));
+    size_t len;
+    const char *s = lua_tolstring(L, 1, &len);
+    push_blob(L, s, len);
+    return 1;
+}
+
+static int blob_bytes(lua_State *L)
+{
+    blob *b = luaL_checkudata(L, 1, LVK_BLOB);
+    lua_pushlstring(L, b->bytes, b->len);
+    return 1;
+}
+
+static int blob_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)((blob *)luaL_checkudata(L, 1, LVK_BLOB))->len);
+    return 1;
+}
+
+static int blob_tostring(lua_State *L)
+{
+    blob *b = luaL_checkudata(L, 1, LVK_BLOB);
+    lua_pushfstring(L, LVK_BLOB "(%d bytes)", (int)b->len);
+    return 1;
+}
+
+/* Replaces the table on top of the stack with its JSON text (lua-cjson's
+ * encode, looked up once); returns 0 with a message there instead when it
+ * cannot. */
+static int json_encode(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "vekterdb.json_encode");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_getglobal(L, "require");
+        lua_pushstring(L, "cjson");
+        if (lua_pcall(L, 1, 1, 0) != 0 || !lua_istable(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushstring(L, "a table needs lua-cjson, which is not installed: give JSON text");
+            lua_replace(L, -2);
+            return 0;
+        }
+        lua_getfield(L, -1, "encode");
+        lua_replace(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "vekterdb.json_encode");
+    }
+    lua_pushvalue(L, -2);
+    int ok = lua_pcall(L, 1, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING;
+    if (!ok && lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushstring(L, "cjson.encode returned no text");
+    }
+    lua_replace(L, -2);
+    return ok;
+}
+
 static void push_cell(lua_State *L, vk_db *db, int col, const vk_value *v)
 {
     const vk_column *c = vk_db_column(db, col);
@@ -502,6 +582,10 @@ static void push_cell(lua_State *L, vk_db *db, int col, const vk_value *v)
             lvk_error(L);
         return;
     }
+    char buf[VK_VALUE_BUF];
+    vk_value read;
+    vk_value_read(c, v, &read, buf);   /* times in one form, JSON numbers as JSON text */
+    v = &read;
     switch (v->type) {
     case VK_INT:
         if (c->type == VK_BOOL)
@@ -544,9 +628,33 @@ static void to_value(lua_State *L, int idx, vk_value *v, const char *what)
         v->type = VK_TEXT;
         v->s = lua_tolstring(L, idx, &v->len);
         break;
+    case LUA_TUSERDATA: {
+        blob *b = luaL_testudata(L, idx, LVK_BLOB);
+        if (b) {
+            *v = (vk_value){.type = VK_BLOB, .s = b->bytes, .len = b->len};
+            break;
+        }
+    }   /* fall through */
     default:
         lvk_errorf(L, "%s: cannot store a %s", what, luaL_typename(L, idx));
     }
+}
+
+/* whether s is UTF-8 text (else it can only be a blob) */
+static int is_text(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || i + len > n || (len == 2 && c < 0xC2))
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((u[i + k] & 0xC0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
 }
 
 static vk_value *checkparams(lua_State *L, int idx, int *n)
@@ -587,6 +695,9 @@ static int set_vector(lua_State *L, vk_batch *b, int serialize, floats *buf)
             return vk_set_error(VK_EINVAL, "the vector is a %d x %d matrix", (int)m->n, (int)m->d);
         return vk_batch_set_vector(b, m->data, m->d);
     }
+    blob *bl = luaL_testudata(L, top, LVK_BLOB);
+    if (bl)   /* serialized bytes, whatever serialize_vectors says */
+        return vk_batch_set_vector_blob(b, bl->bytes, bl->len);
     if (lua_type(L, top) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, top, &len);
@@ -648,6 +759,11 @@ static const char *unknown_key(lua_State *L, vk_db *db, int t)
  * hold, the message starting with who ("record 3", "update") */
 static void read_cell(lua_State *L, vk_batch *b, const vk_column *col, const char *who, vk_value *v)
 {
+    if (lua_type(L, -1) == LUA_TTABLE && col->kind == VK_KIND_JSON && !json_encode(L)) {
+        if (b)
+            vk_batch_abort_row(b);
+        lvk_errorf(L, "%s: column '%s' holds JSON: %s", who, col->name, lua_tostring(L, -1));
+    }
     if (lua_type(L, -1) == LUA_TNUMBER && col->type == VK_INT) {
         int64_t i = 0;
         if (!lvk_tointeger(L, -1, &i)) {
@@ -657,8 +773,8 @@ static void read_cell(lua_State *L, vk_batch *b, const vk_column *col, const cha
                        lua_tonumber(L, -1));
         }
         *v = (vk_value){.type = VK_INT, .i = i};
-    } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA ||
-               lua_type(L, -1) == LUA_TFUNCTION) {
+    } else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TFUNCTION ||
+               (lua_type(L, -1) == LUA_TUSERDATA && !luaL_testudata(L, -1, LVK_BLOB))) {
         if (b)
             vk_batch_abort_row(b);
         lvk_errorf(L, "%s: column '%s' cannot hold a %s", who, col->name, luaL_typename(L, -1));
@@ -1234,6 +1350,28 @@ static int h_nearest(lua_State *L)
 
 /* ---------- deletes and updates ---------- */
 
+/* store_value(column, value) -> the value as the column stores it: a
+ * where-clause compares DateTime and Date columns with their stored form,
+ * and blob columns with blobs */
+static int h_store_value(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    const vk_column *col = vk_db_column(db, col_of(L, db, cstr(L, 2, "a column name")));
+    lua_settop(L, 3);
+    vk_value v, out;
+    char buf[VK_VALUE_BUF];
+    to_value(L, 3, &v, col->name);
+    if (vk_value_store(col, &v, &out, buf))
+        return lvk_error(L);
+    if (out.type == VK_BLOB)
+        push_blob(L, out.s, out.len);
+    else if (out.type == VK_TEXT)
+        lua_pushlstring(L, out.s, out.len);
+    else
+        lua_pushvalue(L, 3);
+    return 1;
+}
+
 /* delete(where_sql, params) -> number of records deleted */
 static int h_delete(lua_State *L)
 {
@@ -1277,6 +1415,8 @@ static int h_update(lua_State *L)
         d = v->d;
     }
     int nv = 0;
+    lua_newtable(L);   /* the values as converted (JSON text of a table), kept alive */
+    int anchor = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, 4)) {
         if (lua_type(L, -2) != LUA_TSTRING)
@@ -1287,9 +1427,9 @@ static int h_update(lua_State *L)
             lua_pop(L, 1);
             continue;
         }
-        read_cell(L, NULL, vk_db_column(db, c), "update", &vals[nv]);   /* strings stay in the values table */
+        read_cell(L, NULL, vk_db_column(db, c), "update", &vals[nv]);
         cols[nv++] = c;
-        lua_pop(L, 1);
+        lua_rawseti(L, anchor, nv);   /* the value stays alive there */
     }
     int64_t updated, first_new, *replaced = NULL;
     if (vk_db_update(db, where, params, nparams, cols, vals, nv, vec, d, &updated, &first_new,
@@ -1380,6 +1520,12 @@ static int h_execute(lua_State *L)
     const char *sql = cstr(L, 2, "the SQL statement");
     int nparams;
     vk_value *params = checkparams(L, 3, &nparams);
+    /* the statement's columns are unknown: bytes that are no UTF-8 text (a
+     * serialized vector) bind as a blob on every backend, as PostgreSQL's
+     * text cannot hold them; vekterdb.blob(s) binds any string as one */
+    for (int i = 0; i < nparams; i++)
+        if (params[i].type == VK_TEXT && !is_text(params[i].s, params[i].len))
+            params[i].type = VK_BLOB;
     void **rslot = lvk_box(L, free_rows);
     vk_rows *rows;
     if (vk_db_execute(db, sql, params, nparams, &rows))
@@ -1567,19 +1713,24 @@ static const luaL_Reg db_methods[] = {
     {"index_lag", h_index_lag}, {"read_index", h_read_index}, {"write_index", h_write_index},
     {"warning", h_warning}, {"index_file", h_index_file}, {"open_index", h_open_index},
     {"index", h_index}, {"set_params", h_set_params}, {"params", h_params},
+    {"store_value", h_store_value},
     {NULL, NULL}};
 
 static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_close}, {NULL, NULL}};
 
-const luaL_Reg lvk_db_funcs[] = {{"open", h_open}, {NULL, NULL}};
+const luaL_Reg lvk_db_funcs[] = {{"open", h_open}, {"blob", h_blob}, {NULL, NULL}};
 
 static const luaL_Reg db_meta[] = {{"__gc", h_close}, {"__close", h_close},
                                    {"__tostring", h_tostring}, {NULL, NULL}};
 
 static const luaL_Reg cursor_meta[] = {{"__gc", cur_close}, {"__close", cur_close}, {NULL, NULL}};
 
+static const luaL_Reg blob_meta[] = {{"__len", blob_len}, {"__tostring", blob_tostring}, {NULL, NULL}};
+static const luaL_Reg blob_methods[] = {{"bytes", blob_bytes}, {NULL, NULL}};
+
 void lvk_open_db(lua_State *L)
 {
+    lvk_newclass(L, LVK_BLOB, blob_meta, blob_methods, NULL);
     lvk_newclass(L, LVK_DB, db_meta, db_methods, db_call);
     lvk_newclass(L, LVK_CURSOR, cursor_meta, cursor_methods, cur_call);
 }

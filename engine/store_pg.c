@@ -30,8 +30,13 @@ enum {
     OID_BOOL = 16, OID_BYTEA = 17, OID_CHAR = 18, OID_NAME = 19, OID_INT8 = 20,
     OID_INT2 = 21, OID_INT4 = 23, OID_TEXT = 25, OID_OID = 26, OID_JSON = 114,
     OID_FLOAT4 = 700, OID_FLOAT8 = 701, OID_UNKNOWN = 705, OID_INT8_ARRAY = 1016,
-    OID_BPCHAR = 1042, OID_VARCHAR = 1043, OID_NUMERIC = 1700, OID_JSONB = 3802
+    OID_BPCHAR = 1042, OID_VARCHAR = 1043, OID_DATE = 1082, OID_TIMESTAMP = 1114,
+    OID_NUMERIC = 1700, OID_JSONB = 3802
 };
+
+/* timestamp and date count from 2000-01-01: days from 1970-01-01 to it */
+#define PG_EPOCH_DAYS 10957
+#define USEC_PER_DAY 86400000000LL
 
 #define FIRST_ROWS 100      /* first block of a cursor, in text format */
 #define BLOCK_ROWS 1000     /* later blocks, binary when the types allow */
@@ -69,6 +74,7 @@ struct vk_stmt {
     int binary;             /* later blocks in binary format */
     int ncols;
     unsigned char **unesc;  /* bytea cells of the current row (text format) */
+    char (*fmt)[VK_VALUE_BUF];   /* timestamp and date cells of the current row, as text */
 };
 
 /* bound parameters in libpq's form */
@@ -180,7 +186,8 @@ static int is_texty(Oid t)
 /* types whose binary form this file reads */
 static int binary_readable(Oid t)
 {
-    return type_of_oid(t) != VK_TEXT || is_texty(t) || t == OID_JSONB;
+    return type_of_oid(t) != VK_TEXT || is_texty(t) || t == OID_JSONB || t == OID_TIMESTAMP ||
+           t == OID_DATE;
 }
 
 /* types whose binary form this file writes (COPY) */
@@ -206,7 +213,16 @@ static Oid column_oid(const vk_db *db, int i)
     const pg_conn *c = CONN(db);
     if (c->oids && i < c->noids)
         return c->oids[i];
-    return db->cols[i].primary ? OID_INT8 : oid_of_type(db->cols[i].type);
+    const vk_column *col = &db->cols[i];
+    if (col->primary)
+        return OID_INT8;
+    /* a table this handle created: the types create_table gave it */
+    switch (col->kind) {
+    case VK_KIND_DATETIME: return OID_TIMESTAMP;
+    case VK_KIND_DATE: return OID_DATE;
+    case VK_KIND_JSON: return OID_JSON;
+    default: return oid_of_type(col->type);
+    }
 }
 
 /* ---------- errors ---------- */
@@ -432,13 +448,16 @@ static void ci_add(conninfo *ci, const char *k, const char *v)
 /* URL parts, then URL options, then caller options: later ones win in libpq */
 static int ci_build(conninfo *ci, const vk_url *u, const char *const *opts, int nopts, char **owned)
 {
-    int cap = 8 + u->nopts + nopts;
+    int cap = 9 + u->nopts + nopts;
     ci->keys = vk_calloc((size_t)cap, sizeof(char *));
     ci->vals = vk_calloc((size_t)cap, sizeof(char *));
     if (!ci->keys || !ci->vals)
         return VK_ENOMEM;
     ci_add(ci, "fallback_application_name", "vekterdb");
     ci_add(ci, "client_encoding", "UTF8");
+    /* times read as text in one form (vk_value_read); an "options" of the
+     * caller's replaces this one */
+    ci_add(ci, "options", "-c DateStyle=ISO");
     ci_add(ci, "host", u->host);
     ci_add(ci, "port", u->port);
     ci_add(ci, "dbname", u->dbname);
@@ -635,9 +654,32 @@ static int params_build(pg_params *p, const vk_value *v, int n)
 
 /* ---------- reading cells ---------- */
 
-static void read_binary(Oid t, const char *p, int len, vk_value *v)
+/* a timestamp (microseconds) or a date (days) from 2000-01-01 as text, the
+ * way PostgreSQL's ISO DateStyle shows it */
+static void time_text(i64 v, int is_date, char *buf, vk_value *out)
+{
+    int n;
+    if (v == INT64_MAX || v == INT64_MIN || (is_date && (v == INT32_MAX || v == INT32_MIN))) {
+        n = snprintf(buf, VK_VALUE_BUF, "%s", v > 0 ? "infinity" : "-infinity");
+    } else {
+        vk_time t = {0};
+        i64 days = is_date ? v : (v >= 0 ? v / USEC_PER_DAY : -((-v + USEC_PER_DAY - 1) / USEC_PER_DAY));
+        i64 usec = is_date ? 0 : v - days * USEC_PER_DAY;
+        vk_civil_from_days(days + PG_EPOCH_DAYS, &t.year, &t.month, &t.day);
+        t.hour = (int)(usec / 3600000000LL);
+        t.min = (int)(usec / 60000000 % 60);
+        t.sec = (int)(usec / 1000000 % 60);
+        t.usec = (int)(usec % 1000000);
+        n = vk_time_format(&t, !is_date, 0, buf, VK_VALUE_BUF);
+    }
+    *out = (vk_value){.type = VK_TEXT, .s = buf, .len = (size_t)n};
+}
+
+static void read_binary(Oid t, const char *p, int len, vk_value *v, char *fmt)
 {
     switch (t) {
+    case OID_TIMESTAMP: time_text((i64)get_u64(p), 0, fmt, v); return;
+    case OID_DATE: time_text((int32_t)get_u32(p), 1, fmt, v); return;
     case OID_BOOL: *v = (vk_value){.type = VK_BOOL, .i = len > 0 && p[0]}; return;
     case OID_INT8: *v = (vk_value){.type = VK_INT, .i = (i64)get_u64(p)}; return;
     case OID_INT4: *v = (vk_value){.type = VK_INT, .i = (int32_t)get_u32(p)}; return;
@@ -674,7 +716,8 @@ static int read_text(Oid t, const char *p, int len, vk_value *v, unsigned char *
 }
 
 /* row r of res into out[0..n); columns past the result are NULL */
-static int read_row(const PGresult *res, int r, vk_value *out, int n, unsigned char **unesc)
+static int read_row(const PGresult *res, int r, vk_value *out, int n, unsigned char **unesc,
+                    char (*fmt)[VK_VALUE_BUF])
 {
     int have = PQnfields(res);
     for (int i = 0; i < n; i++) {
@@ -685,7 +728,7 @@ static int read_row(const PGresult *res, int r, vk_value *out, int n, unsigned c
         const char *p = PQgetvalue(res, r, i);
         int len = PQgetlength(res, r, i);
         if (PQfformat(res, i) == 1)
-            read_binary(PQftype(res, i), p, len, &out[i]);
+            read_binary(PQftype(res, i), p, len, &out[i], fmt[i]);
         else if (read_text(PQftype(res, i), p, len, &out[i], &unesc[i]))
             return VK_ENOMEM;
     }
@@ -761,7 +804,8 @@ static int take_block(vk_stmt *s, PGresult *res, int rows)
     s->nrows = PQntuples(res);
     if (!s->unesc) {
         s->ncols = PQnfields(res);
-        if (!(s->unesc = vk_calloc((size_t)s->ncols + 1, sizeof(unsigned char *))))
+        s->fmt = vk_calloc((size_t)s->ncols + 1, VK_VALUE_BUF);
+        if (!(s->unesc = vk_calloc((size_t)s->ncols + 1, sizeof(unsigned char *))) || !s->fmt)
             return VK_ENOMEM;
     }
     if (s->nrows < rows) {
@@ -928,7 +972,8 @@ static int run_plain(pg_conn *c, vk_stmt *s, const char *sql, const pg_params *p
     s->next = c->stmts;
     c->stmts = s;
     s->unesc = vk_calloc((size_t)s->ncols + 1, sizeof(unsigned char *));
-    return s->unesc ? VK_OK : VK_ENOMEM;
+    s->fmt = vk_calloc((size_t)s->ncols + 1, VK_VALUE_BUF);
+    return s->unesc && s->fmt ? VK_OK : VK_ENOMEM;
 }
 
 static void pg_finish(vk_stmt *s)
@@ -939,6 +984,7 @@ static void pg_finish(vk_stmt *s)
     stmt_unlink(s);
     free_unesc(s);
     free(s->unesc);
+    free(s->fmt);
     PQclear(s->res);
     free(s);
 }
@@ -977,7 +1023,7 @@ static int pg_next(vk_stmt *s, vk_value *row, int ncols)
             return rc;
     }
     free_unesc(s);
-    return read_row(s->res, s->row++, row, ncols, s->unesc) ? VK_ENOMEM : 1;
+    return read_row(s->res, s->row++, row, ncols, s->unesc, s->fmt) ? VK_ENOMEM : 1;
 }
 
 static int pg_ncols(vk_stmt *s) { return s->ncols; }
@@ -996,10 +1042,20 @@ static const char DESCRIBE_SQL[] =
     "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
     "  AND i.indnatts = 1 AND i.indkey[0] = a.attnum AND i.indpred IS NULL "
     "  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid "
-    "    AND k.conrelid = i.indrelid)) "
+    "    AND k.conrelid = i.indrelid)), "
+    "CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END "
     "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
     "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped "
     "ORDER BY a.attnum";
+
+/* the kinds of SQLAlchemy's DateTime, Date and JSON; VARCHAR(n)'s n */
+static void kind_of_oid(vk_column *c, Oid t, int typmod)
+{
+    c->kind = t == OID_TIMESTAMP ? VK_KIND_DATETIME : t == OID_DATE ? VK_KIND_DATE
+            : t == OID_JSON || t == OID_JSONB ? VK_KIND_JSON : VK_KIND_PLAIN;
+    /* a character type's typmod is its length plus 4, -1 without one */
+    c->length = (t == OID_VARCHAR || t == OID_BPCHAR) && typmod > 4 ? typmod - 4 : 0;
+}
 
 static int read_columns(const PGresult *res, vk_column *cols, Oid *oids)
 {
@@ -1009,6 +1065,7 @@ static int read_columns(const PGresult *res, vk_column *cols, Oid *oids)
             return VK_ENOMEM;
         oids[i] = (Oid)strtoul(PQgetvalue(res, i, 1), NULL, 10);
         c->type = type_of_oid(oids[i]);
+        kind_of_oid(c, oids[i], atoi(PQgetvalue(res, i, 6)));
         c->nullable = PQgetvalue(res, i, 2)[0] != 't';
         c->primary = PQgetvalue(res, i, 3)[0] == 't';
         c->unique = PQgetvalue(res, i, 4)[0] == 't';
@@ -1056,6 +1113,29 @@ static int out_of_range(const char *col, i64 v, const char *type)
     return vk_fail(VK_EINVAL, "value %lld is out of range for column '%s' (%s)", (long long)v, col, type);
 }
 
+/* a value of a timestamp column (microseconds from 2000-01-01) or a date
+ * column (days): its text, as vk_value_store or a read left it */
+static int time_value(const vk_value *v, int is_date, i64 *out)
+{
+    vk_time t;
+    if (v->type != VK_TEXT)
+        return -1;
+    if (v->len == 8 && !memcmp(v->s, "infinity", 8)) {
+        *out = is_date ? INT32_MAX : INT64_MAX;
+        return 0;
+    }
+    if (v->len == 9 && !memcmp(v->s, "-infinity", 9)) {
+        *out = is_date ? INT32_MIN : INT64_MIN;
+        return 0;
+    }
+    if (vk_time_parse(v->s, v->len, is_date, &t))
+        return -1;
+    i64 days = vk_days_from_civil(t.year, t.month, t.day) - PG_EPOCH_DAYS;
+    *out = is_date ? days
+                   : days * USEC_PER_DAY + ((i64)t.hour * 3600 + t.min * 60 + t.sec) * 1000000 + t.usec;
+    return 0;
+}
+
 /* one field of COPY's binary format: length, then the type's binary form */
 static int put_field(vk_buf *o, Oid t, const vk_value *v, const char *col)
 {
@@ -1091,6 +1171,21 @@ static int put_field(vk_buf *o, Oid t, const vk_value *v, const char *col)
     }
     case OID_BOOL: w[4] = (char)(v->i != 0); n = 1; break;
     case OID_JSONB: w[4] = 1; n = 1; break;   /* version, then the text */
+    case OID_TIMESTAMP:
+    case OID_DATE: {
+        i64 x;
+        if (time_value(v, t == OID_DATE, &x))
+            return vk_fail(VK_EINVAL, "column '%s': \"%.*s\" is no %s", col, (int)(v->len > 40 ? 40 : v->len),
+                           v->type == VK_TEXT ? v->s : "", t == OID_DATE ? "date" : "timestamp");
+        if (t == OID_DATE) {
+            put_u32(w + 4, (uint32_t)x);
+            n = 4;
+        } else {
+            put_u64(w + 4, (u64)x);
+            n = 8;
+        }
+        break;
+    }
     default: bytes = v->s; n = v->len; break;
     }
     if (t != OID_BYTEA && v->type == VK_TEXT && memchr(v->s, 0, v->len))
@@ -1372,9 +1467,10 @@ static int rows_of(const PGresult *res, int ncols, vk_rows **out)
     vk_rows *r = vk_rows_new(ncols);
     vk_value *row = vk_calloc((size_t)ncols, sizeof(vk_value));
     unsigned char **unesc = vk_calloc((size_t)ncols, sizeof(unsigned char *));
-    int rc = r && row && unesc ? VK_OK : VK_ENOMEM;
+    char (*fmt)[VK_VALUE_BUF] = vk_calloc((size_t)ncols, VK_VALUE_BUF);
+    int rc = r && row && unesc && fmt ? VK_OK : VK_ENOMEM;
     for (int i = 0; i < PQntuples(res) && rc == VK_OK; i++) {
-        rc = read_row(res, i, row, ncols, unesc);
+        rc = read_row(res, i, row, ncols, unesc, fmt);
         if (rc == VK_OK)
             rc = vk_rows_append(r, row);
         for (int j = 0; j < ncols; j++) {
@@ -1384,6 +1480,7 @@ static int rows_of(const PGresult *res, int ncols, vk_rows **out)
     }
     free(row);
     free(unesc);
+    free(fmt);
     if (rc) {
         vk_rows_free(r);
         return rc;
@@ -1438,6 +1535,17 @@ static const char *pg_sql_type(vk_type t)
     }
 }
 
+/* as SQLAlchemy's DateTime, Date and JSON create them */
+static const char *pg_kind_sql_type(vk_kind k)
+{
+    switch (k) {
+    case VK_KIND_DATETIME: return "TIMESTAMP WITHOUT TIME ZONE";
+    case VK_KIND_DATE: return "DATE";
+    case VK_KIND_JSON: return "JSON";
+    default: return NULL;
+    }
+}
+
 const vk_driver vk_pg_driver = {
     .name = "postgresql",
     .placeholder = "$",
@@ -1456,4 +1564,5 @@ const vk_driver vk_pg_driver = {
     .insert = pg_insert,
     .fetch = pg_fetch,
     .sql_type = pg_sql_type,
+    .kind_sql_type = pg_kind_sql_type,
 };

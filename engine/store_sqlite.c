@@ -265,24 +265,6 @@ static int sq_ncols(vk_stmt *s) { return sqlite3_column_count(s->st); }
 
 /* ---------- catalog ---------- */
 
-static vk_type affinity(const char *decl)
-{
-    char up[64];
-    size_t i;
-    for (i = 0; decl && decl[i] && i < sizeof up - 1; i++)
-        up[i] = (char)((decl[i] >= 'a' && decl[i] <= 'z') ? decl[i] - 32 : decl[i]);
-    up[i] = '\0';
-    if (strstr(up, "BOOL"))
-        return VK_BOOL;
-    if (strstr(up, "INT"))
-        return VK_INT;
-    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
-        return VK_TEXT;
-    if (strstr(up, "BLOB") || up[0] == '\0' || strstr(up, "BINARY"))
-        return VK_BLOB;
-    return VK_REAL;
-}
-
 /* "PRAGMA [schema.]what("arg")" */
 static char *pragma(const vk_db *db, const char *what, const char *arg)
 {
@@ -367,7 +349,7 @@ static int sq_describe(vk_db *db, int *exists, vk_column **out, int *nout)
         if (!(c->name = vk_strdup((const char *)sqlite3_column_text(st, 1))))
             break;
         n++;
-        c->type = affinity((const char *)sqlite3_column_text(st, 2));
+        vk_column_from_decl(c, (const char *)sqlite3_column_text(st, 2));
         c->nullable = !sqlite3_column_int(st, 3);
         c->primary = sqlite3_column_int(st, 5) > 0;
     }
@@ -536,6 +518,17 @@ static const char *sq_sql_type(vk_type t)
     }
 }
 
+/* as SQLAlchemy declares them: SQLite keeps the text SQLAlchemy writes */
+static const char *sq_kind_sql_type(vk_kind k)
+{
+    switch (k) {
+    case VK_KIND_DATETIME: return "DATETIME";
+    case VK_KIND_DATE: return "DATE";
+    case VK_KIND_JSON: return "JSON";
+    default: return NULL;
+    }
+}
+
 const vk_driver vk_sqlite_driver = {
     .name = "sqlite",
     .placeholder = "?",
@@ -553,4 +546,5 @@ const vk_driver vk_sqlite_driver = {
     .insert = sq_insert,
     .fetch = sq_fetch,
     .sql_type = sq_sql_type,
+    .kind_sql_type = sq_kind_sql_type,
 };

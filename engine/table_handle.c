@@ -91,6 +91,23 @@ static int check_name(const char *what, const char *name)
     return VK_OK;
 }
 
+/* " <DDL type>" of a column: the driver's, VARCHAR(n) for a length */
+static int add_sql_type(const vk_db *db, vk_buf *sql, const vk_column *c)
+{
+    if (c->primary)
+        return vk_buf_adds(sql, " BIGINT");
+    if (c->kind != VK_KIND_PLAIN) {
+        const char *t = db->drv->kind_sql_type ? db->drv->kind_sql_type(c->kind) : NULL;
+        if (!t)
+            return vk_fail(VK_EINVAL, "column '%s': %s cannot create %s columns", c->name, db->drv->name,
+                           vk_column_type_name(c));
+        return vk_buf_printf(sql, " %s", t);
+    }
+    if (c->type == VK_TEXT && c->length > 0)
+        return vk_buf_printf(sql, " VARCHAR(%d)", c->length);
+    return vk_buf_printf(sql, " %s", db->drv->sql_type(c->type));
+}
+
 static int create_table(vk_db *db, const vk_column *cols, int ncols)
 {
     vk_buf sql = {0};
@@ -100,7 +117,11 @@ static int create_table(vk_db *db, const vk_column *cols, int ncols)
         if (i)
             rc |= vk_buf_adds(&sql, ", ");
         rc |= vk_buf_ident(&sql, c->name);
-        rc |= vk_buf_printf(&sql, " %s", c->primary ? "BIGINT" : db->drv->sql_type(c->type));
+        int trc = add_sql_type(db, &sql, c);
+        if (trc) {
+            vk_buf_free(&sql);
+            return trc;
+        }
         if (!c->nullable)
             rc |= vk_buf_adds(&sql, " NOT NULL");
     }
@@ -186,6 +207,9 @@ int vk_db_use_table(vk_db *db, const char *schema, const char *table,
                 return vk_fail(VK_EINVAL, "column '%s' is declared twice", cols[i].name);
         if (cols[i].type == VK_NULL)
             return vk_fail(VK_EINVAL, "column '%s' has no type", cols[i].name);
+        if ((cols[i].kind != VK_KIND_PLAIN || cols[i].length > 0) && cols[i].type != VK_TEXT)
+            return vk_fail(VK_EINVAL, "column '%s' is %s but its values are not text", cols[i].name,
+                           vk_column_type_name(&cols[i]));
     }
     vk_buf q = {0};
     if (schema) {

@@ -124,6 +124,16 @@ void vk_index_pop_params(vk_index *ix, vk_param_undo *undo);
 /* ---------- database: a table of records ---------- */
 typedef struct vk_db vk_db;
 
+/* What a column holds beyond its value type: the generic types of
+ * SQLAlchemy (DateTime, Date, JSON) that the Python VekterDB's tables may
+ * have.  Their values are VK_TEXT (README "Column types"). */
+typedef enum {
+    VK_KIND_PLAIN = 0,   /* as its vk_type says */
+    VK_KIND_DATETIME,    /* a time without time zone: "YYYY-MM-DD HH:MM:SS[.ffffff]" */
+    VK_KIND_DATE,        /* "YYYY-MM-DD" */
+    VK_KIND_JSON         /* JSON text */
+} vk_kind;
+
 typedef struct vk_column {
     const char *name;
     vk_type type;       /* VK_INT, VK_REAL, VK_TEXT, VK_BLOB, VK_BOOL */
@@ -132,7 +142,42 @@ typedef struct vk_column {
     int index;
     int primary;        /* set for idx */
     int is_vector;      /* set for the vector column */
+    vk_kind kind;       /* VK_KIND_PLAIN unless a DateTime, Date or JSON column */
+    int length;         /* VARCHAR(n) (VK_TEXT): at most n characters; 0: no limit */
 } vk_column;
+
+/* ---------- column types (base_types.c) ---------- */
+/* Sets c->type, c->kind and c->length from a type's name, any case:
+ * integer int bigint biginteger, real float double number, text string,
+ * varchar string(n) varchar(n), blob bytes binary largebinary, boolean
+ * bool, datetime timestamp, date, json.  VK_EINVAL names the known ones. */
+int vk_column_parse_type(vk_column *c, const char *name);
+/* the column's type as vk_column_parse_type reads it back: "integer",
+ * "real", "text", "varchar" (with c->length), "blob", "boolean",
+ * "datetime", "date" or "json" */
+const char *vk_column_type_name(const vk_column *c);
+/* Sets c->type, c->kind and c->length from a declared SQL type as a
+ * catalog shows it ("VARCHAR(32)", "DATETIME", "character varying(32)",
+ * "timestamp without time zone", "jsonb", "double precision", ...):
+ * SQLite's affinity rules, with the kinds above recognised first. */
+void vk_column_from_decl(vk_column *c, const char *decl);
+
+/* room for a value vk_value_store or vk_value_read writes */
+#define VK_VALUE_BUF 40
+/* Value v as column c stores it: its type checked (an integer for a real
+ * column, text for a blob column are converted), a DateTime or Date
+ * column's ISO-8601 text normalised to "YYYY-MM-DD HH:MM:SS.ffffff" or
+ * "YYYY-MM-DD" (the form SQLAlchemy writes), a JSON column's text checked
+ * (numbers and booleans become JSON text), a VARCHAR(n) column's length
+ * checked.  out may point into buf and into v's bytes.  VK_EINVAL names the
+ * column and the fault. */
+int vk_value_store(const vk_column *c, const vk_value *v, vk_value *out, char buf[VK_VALUE_BUF]);
+/* A stored value of column c as it reads back: a DateTime as
+ * "YYYY-MM-DD HH:MM:SS" with ".f" when the time has a fraction (trailing
+ * zeros dropped, as PostgreSQL shows it), a Date as "YYYY-MM-DD", a number
+ * held by a JSON column as JSON text; anything else, and text that is no
+ * such time, unchanged.  out may point into buf and into v's bytes. */
+void vk_value_read(const vk_column *c, const vk_value *v, vk_value *out, char buf[VK_VALUE_BUF]);
 
 /* Opens a connection: "sqlite://" (memory), "sqlite:///rel.db",
  * "sqlite:////abs.db", "postgresql://user:pw@host:port/db?opt=...".

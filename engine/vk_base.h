@@ -1,6 +1,7 @@
 /*
  * vk_base.h: the engine's base layer: errors, memory and buffers, the
- * vector codec (public header), URLs, rows, bitmaps of ids, SHA-256.
+ * vector codec (public header), URLs, rows, bitmaps of ids, SHA-256,
+ * column types and times.
  * Every layer above may use it; it uses nothing of theirs.
  *
  * Layers, lowest first (docs/architecture.md): base, io, faiss, store,
@@ -69,6 +70,22 @@ vk_rows *vk_rows_new(int ncols);
 int vk_rows_append(vk_rows *r, const vk_value *row);
 /* turns stored offsets into pointers once no more rows will be added */
 void vk_rows_seal(vk_rows *r);
+
+/* ---------- times (base_types.c) ---------- */
+typedef struct vk_time {
+    int year, month, day, hour, min, sec, usec;
+} vk_time;
+/* ISO-8601 text "YYYY-MM-DD", then (unless date_only) an optional " " or
+ * "T" and "HH:MM[:SS[.f]]" (up to 6 digits), no time zone; years 1..9999.
+ * 0, or -1 when s is no such time. */
+int vk_time_parse(const char *s, size_t len, int date_only, vk_time *t);
+/* "YYYY-MM-DD[ HH:MM:SS[.f]]" into buf: full_fraction always writes 6
+ * digits (".000000"), else trailing zeros and a zero fraction are dropped;
+ * years before 1 get " BC".  Returns the length. */
+int vk_time_format(const vk_time *t, int with_time, int full_fraction, char *buf, size_t cap);
+/* days since 1970-01-01 of a (proleptic Gregorian) date, and back */
+i64 vk_days_from_civil(int y, int m, int d);
+void vk_civil_from_days(i64 days, int *y, int *m, int *d);
 
 /* ---------- SHA-256 (base_sha256.c) ---------- */
 /* of everything an open file holds, from its start */

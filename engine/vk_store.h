@@ -47,6 +47,11 @@ typedef struct vk_driver {
                  vk_rows **out);
     /* DDL type for a column type */
     const char *(*sql_type)(vk_type t);
+    /* DDL type for a column kind (VK_KIND_DATETIME, _DATE, _JSON), the
+     * type SQLAlchemy's DateTime, Date and JSON create; NULL (or a NULL
+     * member) when the database has none.  VARCHAR(n) is the same in every
+     * dialect and made by table_handle.c. */
+    const char *(*kind_sql_type)(vk_kind k);
 } vk_driver;
 
 extern const vk_driver vk_sqlite_driver;

@@ -26,9 +26,9 @@ struct vk_batch {
     size_t blob_cap;
 };
 
-/* checks v against column c the way inserts do; text and blob bytes are
- * not copied */
-int vk_value_check(const vk_column *c, const vk_value *v, vk_value *out);
+/* sets a cell to a value as the table already stores it (a record
+ * written again by an update), unchecked */
+int vk_batch_set_stored(vk_batch *b, int col, const vk_value *v);
 /* inside the caller's write transaction: numbers the rows, catches the
  * index up, writes the rows and adds the vectors to the attached index */
 int vk_batch_write(vk_db *db, vk_batch *b);

@@ -135,7 +135,7 @@ int vk_db_delete(vk_db *db, const char *where_sql, const vk_value *params, int n
 
 /* checks the columns to set; checked[i] holds values[i] as stored */
 static int check_update(vk_db *db, const int *cols, const vk_value *values, int n,
-                        vk_value *checked)
+                        vk_value *checked, char (*bufs)[VK_VALUE_BUF])
 {
     for (int i = 0; i < n; i++) {
         if (cols[i] < 0 || cols[i] >= db->ncols)
@@ -149,7 +149,7 @@ static int check_update(vk_db *db, const int *cols, const vk_value *values, int 
         for (int j = 0; j < i; j++)
             if (cols[j] == cols[i])
                 return vk_fail(VK_EINVAL, "column '%s' is set twice", c->name);
-        int rc = vk_value_check(c, &values[i], &checked[i]);
+        int rc = vk_value_store(c, &values[i], &checked[i], bufs[i]);
         if (rc)
             return rc;
         if (checked[i].type == VK_NULL && !c->nullable)
@@ -278,10 +278,14 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
             if (c == db->idx_col || c == db->vec_col)
                 continue;
             const vk_value *v = vk_rows_get(rows, r, c);
+            int given = 0;
             for (int j = 0; j < n; j++)
-                if (cols[j] == c)
+                if (cols[j] == c) {
                     v = &checked[j];
-            rc = vk_batch_set(b, c, v);
+                    given = 1;
+                }
+            /* the record's other values go back as they were stored */
+            rc = given ? vk_batch_set(b, c, v) : vk_batch_set_stored(b, c, v);
         }
         if (rc == VK_OK)
             rc = vk_batch_set_vector(b, vector, d);
@@ -357,9 +361,13 @@ int vk_db_update(vk_db *db, const char *where_sql, const vk_value *params, int n
     if (nvalues < 0 || (nvalues == 0 && !vector))
         return vk_fail(VK_EINVAL, "update needs a column or the vector to set");
     vk_value *checked = vk_malloc(sizeof(vk_value) * (size_t)(nvalues + 1));
-    if (!checked)
+    char (*bufs)[VK_VALUE_BUF] = vk_malloc(VK_VALUE_BUF * (size_t)(nvalues + 1));
+    if (!checked || !bufs) {
+        free(checked);
+        free(bufs);
         return VK_ENOMEM;
-    int rc = check_update(db, cols, values, nvalues, checked);
+    }
+    int rc = check_update(db, cols, values, nvalues, checked, bufs);
     if (rc == VK_OK && vector) {
         i64 want = vk_db_dim(db);
         if (want <= 0 && db->index)
@@ -378,5 +386,6 @@ int vk_db_update(vk_db *db, const char *where_sql, const vk_value *params, int n
                                     updated, first_new, replaced)
                     : update_columns(db, where_sql, params, nparams, cols, checked, nvalues, updated);
     free(checked);
+    free(bufs);
     return rc;
 }

@@ -70,18 +70,6 @@ void vk_batch_begin_row(vk_batch *b)
     b->scratch.len = 0;
 }
 
-static const char *type_name(vk_type t)
-{
-    switch (t) {
-    case VK_INT: return "integer";
-    case VK_REAL: return "real";
-    case VK_TEXT: return "text";
-    case VK_BLOB: return "blob";
-    case VK_BOOL: return "boolean";
-    default: return "nil";
-    }
-}
-
 /* keeps bytes in the row's scratch buffer; cells hold offsets for now */
 static int keep_bytes(vk_batch *b, vk_value *cell, const char *s, size_t len)
 {
@@ -90,40 +78,6 @@ static int keep_bytes(vk_batch *b, vk_value *cell, const char *s, size_t len)
         return VK_ENOMEM;
     cell->s = (const char *)(uintptr_t)off;
     cell->len = len;
-    return VK_OK;
-}
-
-int vk_value_check(const vk_column *c, const vk_value *v, vk_value *out)
-{
-    if (v->type == VK_NULL) {
-        *out = (vk_value){.type = VK_NULL};
-        return VK_OK;
-    }
-    int ok = 0;
-    switch (c->type) {
-    case VK_INT:
-        ok = v->type == VK_INT || v->type == VK_BOOL;
-        *out = (vk_value){.type = VK_INT, .i = v->i};
-        break;
-    case VK_BOOL:
-        ok = v->type == VK_BOOL || v->type == VK_INT;
-        *out = (vk_value){.type = VK_BOOL, .i = v->i != 0};
-        break;
-    case VK_REAL:
-        ok = v->type == VK_REAL || v->type == VK_INT;
-        *out = (vk_value){.type = VK_REAL, .r = v->type == VK_INT ? (double)v->i : v->r};
-        break;
-    case VK_TEXT:
-    case VK_BLOB:
-        ok = v->type == VK_TEXT || v->type == VK_BLOB;
-        *out = (vk_value){.type = c->type, .s = v->s, .len = v->len};
-        break;
-    default:
-        break;
-    }
-    if (!ok)
-        return vk_fail(VK_EINVAL, "column '%s' holds %s values, got %s", c->name,
-                       type_name(c->type), type_name(v->type));
     return VK_OK;
 }
 
@@ -136,7 +90,8 @@ int vk_batch_set(vk_batch *b, int col, const vk_value *v)
         return vk_fail(VK_EINVAL, "column '%s' holds the vector: set it as a vector", c->name);
     vk_value *cell = &b->cur[col];
     vk_value checked;
-    int rc = vk_value_check(c, v, &checked);
+    char buf[VK_VALUE_BUF];
+    int rc = vk_value_store(c, v, &checked, buf);
     if (rc) {
         b->set[col] = 0;
         return rc;
@@ -145,6 +100,16 @@ int vk_batch_set(vk_batch *b, int col, const vk_value *v)
     b->set[col] = 1;
     if ((checked.type == VK_TEXT || checked.type == VK_BLOB) &&
         keep_bytes(b, cell, checked.s, checked.len))
+        return VK_ENOMEM;
+    return VK_OK;
+}
+
+int vk_batch_set_stored(vk_batch *b, int col, const vk_value *v)
+{
+    vk_value *cell = &b->cur[col];
+    *cell = *v;
+    b->set[col] = 1;
+    if ((v->type == VK_TEXT || v->type == VK_BLOB) && keep_bytes(b, cell, v->s, v->len))
         return VK_ENOMEM;
     return VK_OK;
 }

@@ -1,6 +1,21 @@
 --- VekterDB: an SQL table of records paired with a FAISS index.
 -- The heavy work (SQL, vector encoding, FAISS, exact reranking) happens in
 -- the C module `vekterdb.core`; this file handles arguments and options.
+--
+--     local vekterdb = require "vekterdb"
+--     local db = vekterdb.new("items", { url = "sqlite:///items.db" })
+--     db:insert({ { idx = 0, vector = { 0.1, 0.2 } }, { idx = 1, vector = { 0.3, 0.1 } } })
+--     db:create_index("items.index", "Flat")
+--     local res = db:search({ 0.1, 0.2 }, 1, "idx")   -- res[1].neighbors[1].idx == 0
+--
+-- `vekterdb.new` and `vekterdb.load` give a `DB` (below). Where-clauses
+-- (`db.Record.<column>:<op>(...)`) are in `vekterdb.where`; vector files in
+-- `vekterdb.io`; record iterators for `insert` in `vekterdb.source`; progress
+-- bars in `vekterdb.progress`. Every error is raised (with `error`), never
+-- returned: @{errors.md|Errors} says what an error value holds and lists
+-- its codes.
+--
+-- The module's version is `vekterdb._VERSION`.
 -- @module vekterdb
 
 local core = require "vekterdb.core"
@@ -23,9 +38,9 @@ local M = {
 -- When a FAISS IVF/PQ search asks for more candidates than a partition holds,
 -- FAISS pads with -1: those never reach the caller.
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- errors
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local Error = core.Error
 
@@ -57,6 +72,8 @@ local Error = core.Error
 M.Error = Error
 
 --- Whether `e` is an error value raised by VekterDB.
+-- @param e any value, such as the error `pcall` returned
+-- @treturn bool true for a `vekterdb.Error` value
 function M.is_error(e)
   return getmetatable(e) == Error
 end
@@ -107,14 +124,25 @@ local function public(call, fn)
   return function(...) return finish(call, pcall(fn, ...)) end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- logging
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local LEVELS = { debug = 1, info = 2, warn = 3, error = 4, off = 5 }
 
 --- Where log lines go: `vekterdb.log.sink(level, message)`; lines below
--- `vekterdb.log.level` are dropped.
+-- `vekterdb.log.level` are dropped. The library logs warnings it does not
+-- raise (an index file that lags behind its table, an index file that could
+-- not be saved after its rows were committed) and, at "info", the time and
+-- rate of inserts, training, `sync_index_to_db` and `rebuild_index`.
+--
+--     vekterdb.log.level = "info"
+--     vekterdb.log.sink = function(level, msg) ngx.log(ngx.WARN, msg) end
+-- @table log
+-- @field level the lowest level written: "debug", "info", "warn" (the
+-- default), "error" or "off"
+-- @field sink `function(level, message)` that writes one line; the default
+-- writes `vekterdb LEVEL: MESSAGE` to `io.stderr`
 M.log = {
   level = "warn",
   sink = function(level, msg)
@@ -133,9 +161,9 @@ local function log(level, fmt, ...)
 end
 M._log = log
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- helpers
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
@@ -227,22 +255,53 @@ local function split_args(fn, ...)
   return cols, opts
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- codec and FAISS
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 --- Compresses a vector the way VekterDB stores it: one zstd frame of float32.
+-- These are the bytes of the vector column, the same as the Python
+-- VekterDB's; use them with `insert`'s `serialize_vectors = false`.
+-- @param v a vector: a `vekterdb.vector`, an array of numbers or a packed
+-- float32 string; a NaN or infinite value is refused
+-- @int[opt=1] level zstd compression level
+-- @treturn string the compressed bytes
 function M.serialize_vector(v, level)
   return core.serialize_vector(v, level or 1)
 end
 
---- Inverse of serialize_vector: a vekterdb.vector.
+--- Inverse of `serialize_vector`: a `vekterdb.vector`.
+-- @string bytes one zstd frame of float32 values, as stored in the vector
+-- column
+-- @int[opt] d the dimension expected; a different one raises an error
+-- @treturn Vector the vector; corrupted bytes raise an error
 function M.deserialize_vector(bytes, d)
   return core.deserialize_vector(bytes, d)
 end
 
+--- Marks bytes to be bound as a BLOB (PostgreSQL: bytea), never as text:
+-- for `db:execute` parameters and where-clause values. A string that is
+-- not UTF-8 text (a serialized vector) is bound as a BLOB already; this
+-- is for bytes that happen to be valid text. In a record, a blob in the
+-- vector column is taken as serialized bytes.
+-- @param bytes a string (or a blob, returned as it is)
+-- @return a `vekterdb.Blob` userdata: `#b` is its length, `b:bytes()` the string
+function M.blob(bytes)
+  return core.blob(bytes)
+end
+
+local BLOB_MT = getmetatable(core.blob(""))
+where.is_blob = function(x) return getmetatable(x) == BLOB_MT end
+
 M.faiss = {
-  --- A new, empty FAISS index from a factory string.
+  --- A new, empty FAISS index from a factory string, to pair with a table
+  -- through `DB:attach` (`DB:create_index` does all of it in one call).
+  -- @function faiss.index_factory
+  -- @int d dimension
+  -- @string description a FAISS factory string: "Flat", "HNSW32",
+  -- "IVF300,PQ16", "OPQ8,IVF300_HNSW32,PQ8", ...
+  -- @string[opt="inner_product"] metric "inner_product" or "l2"
+  -- @treturn Index the index, untrained unless its type needs no training
   index_factory = function(d, description, metric)
     return core.index_factory(d, description, normalize_metric(metric))
   end,
@@ -250,20 +309,29 @@ M.faiss = {
   -- only for files you trust (a table's own index files are opened with
   -- vekterdb.new's faiss_index, which checks them first). mmap = true maps
   -- it read-only where FAISS can.
+  -- @function faiss.read_index
+  -- @string path the index file
+  -- @bool[opt=false] mmap map the file read-only instead of reading it (IVF
+  -- lists; other index types are read)
+  -- @treturn Index the index; an index whose metric is neither inner product
+  -- nor L2 raises an error
   read_index = function(path, mmap)
     return core.read_index(path, mmap)
   end,
 }
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- the DB object
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local DB = {}
+-- (the methods before they were made public, for calls inside the module: filled at the end)
+local RAW = {}
 local DB_mt = { __name = "vekterdb.DB" }
 
--- the fields of a DB (its methods are looked up first: see the end)
-local function DB_fields(self, k)
+DB_mt.__index = function(self, k)
+  local m = DB[k]
+  if m ~= nil then return m end
   -- what the engine owns is read from it, never copied here
   local h = rawget(self, "_h")
   if not h then return nil end
@@ -318,6 +386,21 @@ local function columns_from_opts(opts)
     end
   end
   return cols
+end
+
+-- where-clause values compared with DateTime and Date columns take the
+-- stored form of their time; with blob columns, a string becomes a blob
+local CONVERTED = { datetime = true, date = true, blob = true }
+local function where_converter(h, columns)
+  local convert = {}
+  for _, c in ipairs(columns) do
+    if CONVERTED[c.type] then convert[c.name] = true end
+  end
+  if next(convert) == nil then return nil end
+  return function(name, v)
+    if convert[name] then return h:store_value(name, v) end
+    return v
+  end
 end
 
 local function connect_list(args)
@@ -394,6 +477,7 @@ local function open_table(fn, table_name, opts, must_exist)
   self.Record = where.record(self.columns, table_name)
   self._known = {}
   for _, c in ipairs(self.columns) do self._known[c.name] = true end
+  self._convert = where_converter(h, self.columns)
   if opts.faiss_index then
     ok, err = pcall(self._open_index, self, opts.faiss_index)
     if not ok then
@@ -405,10 +489,46 @@ local function open_table(fn, table_name, opts, must_exist)
 end
 
 --- Opens (or creates) a table of records.
--- @param table_name name of the table
--- @param opts idx_name, vector_name, columns, url, schema, connect_args, faiss_index, mmap,
--- trust_index_file (read faiss_index even if the table has no record of
--- saving it, and record it: see docs/reliability.md)
+-- An existing table is described from the database (its columns, whatever
+-- `columns` says); a missing one is created with `idx` (BIGINT primary key),
+-- the vector (BLOB/BYTEA) and `columns`.
+--
+--     local db = vekterdb.new("items", {
+--       url = "sqlite:///items.db",
+--       columns = { { name = "title", type = "text", unique = true, index = true } },
+--       faiss_index = "items.index",
+--     })
+-- @string table_name name of the table
+-- @tparam[opt] table opts
+--
+--  * `url`: where the table lives: "sqlite://" (the default: an in-memory
+--    database), "sqlite:///relative/path.db", "sqlite:////absolute/path.db",
+--    "postgresql://user:password@host:5432/database?sslmode=require" (or
+--    "postgres://"; `?host=/var/run/postgresql` for a Unix socket)
+--  * `schema`: the PostgreSQL schema ("public")
+--  * `connect_args`: `{ key = value }` connection settings: any libpq setting
+--    on PostgreSQL; `timeout` (seconds a writer waits for another, 5) and
+--    `mode` ("ro", "rw", "rwc") on SQLite. The URL's query may hold them
+--    too (`sqlite:///items.db?mode=ro`)
+--  * `idx_name`: the idx column ("idx")
+--  * `vector_name`: the vector column ("vector")
+--  * `columns`: the other columns of a new table, in order, each
+--    `{ name = "...", type = "text", unique = false, nullable = true, index = false }`;
+--    types: "integer" ("int", "bigint"), "real" ("float", "double",
+--    "number"), "text" ("string", "varchar"; the default), "blob" ("bytes",
+--    "binary"), "boolean" ("bool")
+--  * `columns_dict`: the Python VekterDB's form of `columns`,
+--    `{ name = { type = ..., ... } }`, created in the order of the names
+--  * `faiss_index`: an index file this table saved, opened and paired with
+--    it; one that lacks records of the table is caught up from it (and a
+--    warning logged), one that holds more is refused
+--  * `trust_index_file`: true to open a `faiss_index` the table has no
+--    record of saving (made by the Python VekterDB, by FAISS, an older copy)
+--    and record it from then on: see docs/reliability.md
+--  * `mmap`: true to map an IVF index's lists from the file, read-only
+--    (shared by processes; other index types are read into memory)
+-- @treturn DB the table; an unknown option, an unreadable database or index
+-- file, or a column that does not fit raise an error
 function M.new(table_name, opts)
   return open_table("vekterdb.new", table_name, opts)
 end
@@ -442,7 +562,46 @@ local function check_open(self)
   if not rawget(self, "_h") then raise("attempt to use a closed database", "state") end
 end
 
---- Closes the connection; the object cannot be used afterwards.
+--- A table of records and the FAISS index paired with it, from
+-- `vekterdb.new` or `vekterdb.load`.
+--
+-- Methods that take column names (`search`, `explain_search`,
+-- `nearest_neighbors`, `select`, `fetch`) take them one by one
+-- (`"idx", "title"`) or as one array (`{ "idx", "title" }`); with none they
+-- return every column, the vector included (as a `vekterdb.vector`). Such a
+-- method's options table, when given, comes last. A record is a Lua table
+-- `{ column = value, ... }`: integers come back as Lua integers, NULL as a
+-- missing field.
+--
+-- A DB is also a to-be-closed value (`local db <close> = vekterdb.new(...)`).
+-- Fields (for reading only):
+--
+--  * `table_name`: the table's name
+--  * `schema`: the PostgreSQL schema given to `vekterdb.new` (nil for the
+--    default)
+--  * `idx_name`, `vector_name`: the idx and vector columns' names
+--  * `columns`: every column, in table order: an array of
+--    `{ name =, type =, unique =, nullable =, index = }`, with
+--    `primary_key = true` on the idx column and `vector = true` on the
+--    vector column
+--  * `Record`: the where-clause builder: `db.Record.<column>` is a
+--    `vekterdb.where` Column (`db.Record.price:lt(10)`); an unknown column
+--    raises an error
+--  * `d`: the vectors' dimension (nil while the table is empty and has no
+--    index)
+--  * `metric`: "inner_product" or "l2", the attached index's metric
+--    ("inner_product" without one)
+--  * `index`: the attached FAISS `Index` (nil when none)
+--  * `faiss_index`: the attached index's file name (nil when none)
+--  * `faiss_runtime_parameters`: the sticky FAISS parameters, such as
+--    "nprobe=16" (nil when none)
+--
+-- `tostring(db)` is "vekterdb.DB(table_name)".
+-- @type DB
+
+--- Closes the connection; the object cannot be used afterwards (a call
+-- then raises "attempt to use a closed database"). Closing twice is allowed.
+-- @return nothing
 function DB:close()
   local h = rawget(self, "_h")
   if h then
@@ -504,7 +663,31 @@ end
 --- Inserts records (an array, or an iterator function returning one record
 -- per call). Each batch is one transaction; with an index attached the
 -- vectors go into it too and the index file is saved at the end.
--- @return number of records inserted
+--
+-- A record without the idx column gets the table's next idx (leave idx out
+-- when several processes insert); a record whose idx is not the next one is
+-- refused, since FAISS ids are the idx values. When an iterator raises an
+-- error half way, the batches already committed stay; the batch in flight is
+-- dropped.
+--
+--     db:insert({ { vector = { 0.1, 0.2 }, title = "a" }, { vector = { 0.3, 0.4 }, title = "b" } })
+-- @param records an array of records, or a function returning the next
+-- record per call and nil at the end (such as `vekterdb.source.records`).
+-- A record is `{ idx = i, vector = v, column = value, ... }`, the vector a
+-- `vekterdb.vector`, an array of numbers or a packed float32 string
+-- (compressed bytes with `serialize_vectors = false`)
+-- @tparam[opt] table opts
+--
+--  * `batch_size`: records per transaction (10000)
+--  * `serialize_vectors`: false when the vectors are already compressed
+--    (`vekterdb.serialize_vector`'s bytes) (true)
+--  * `compression_level`: zstd level (1)
+--  * `faiss_runtime_params`: FAISS parameters while adding, such as
+--    "nprobe=16", set back afterwards
+--  * `progress`: true for a `vekterdb.progress` bar, or a
+--    `function(done, total, phase)` called after each batch (phase
+--    "insert"; total nil when unknown)
+-- @treturn int the number of records inserted
 function DB:insert(records, opts)
   check_open(self)
   opts = check_opts(opts, INSERT_OPTS, "insert")
@@ -521,13 +704,19 @@ local MATRIX_OPTS = set_of({ "idx", "columns", "batch_size", "compression_level"
                              "progress" })
 
 --- Inserts one record per row of a matrix: the bulk path, with no Lua table
--- per record. Each batch is one transaction, as in insert().
--- @param vectors a vekterdb.matrix (or vector) of the table's dimension
--- @param opts idx: idx of the first row, the next rows following (default:
--- the table's next idx values); columns: { name = array of one value per
--- row } (a missing value is NULL); batch_size, compression_level,
--- faiss_runtime_params and progress as in insert()
--- @return number of records inserted
+-- per record. Each batch is one transaction, as in `insert`.
+--
+--     db:insert_matrix(m, { columns = { title = titles } })   -- titles[i] for row i
+-- @param vectors a `vekterdb.matrix` (or vector) of the table's dimension
+-- @tparam[opt] table opts
+--
+--  * `idx`: idx of the first row, the next rows following (default: the
+--    table's next idx values)
+--  * `columns`: `{ name = array }`, one value per row (`array[i]` for row
+--    i); a missing value is NULL
+--  * `batch_size`, `compression_level`, `faiss_runtime_params`, `progress`:
+--    as in `insert`
+-- @treturn int the number of records inserted
 function DB:insert_matrix(vectors, opts)
   check_open(self)
   opts = check_opts(opts, MATRIX_OPTS, "insert_matrix")
@@ -553,7 +742,26 @@ function DB:insert_matrix(vectors, opts)
 end
 
 --- Builds a new index from a factory string, trains it, adds every record
--- and saves it to `faiss_index`.
+-- and saves it to `faiss_index`; the index is then attached.
+-- It refuses when an index is attached already, when the file exists, and
+-- when the table is empty; on a failure the file is removed and no index
+-- stays attached.
+--
+--     db:create_index("items.index", "IVF1000,PQ16", { metric = "l2", sample_size = 50000 })
+-- @function DB:create_index
+-- @string faiss_index the index file to write
+-- @string faiss_factory_str a FAISS factory string: "Flat", "HNSW32",
+-- "IVF300,PQ16", ...
+-- @tparam[opt] table opts
+--
+--  * `metric`: "inner_product" (the default) or "l2"
+--  * `sample_size`: records to train on, drawn at random (0, the default:
+--    all)
+--  * `batch_size`: vectors read from the table per batch while adding
+--    (10000)
+--  * `faiss_runtime_params`: FAISS parameters while adding only
+--  * `progress`: as in `insert` (phases "train" and "add")
+-- @treturn Index the new index (also `db.index`)
 local CREATE_OPTS = set_of({ "metric", "sample_size", "batch_size", "faiss_runtime_params",
                              "progress" })
 
@@ -577,10 +785,10 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
   if not d then raise("create_index: table " .. self.table_name .. " holds no records yet", "state") end
   local metric = normalize_metric(opts.metric)
   local ix = core.index_factory(d, faiss_factory_str, metric)
-  DB.attach(self, ix, faiss_index)
+  RAW.attach(self, ix, faiss_index)
   local ok, err = pcall(function()
-    if not ix.is_trained then DB.train_index(self, opts.sample_size or 0, opts) end
-    DB.sync_index_to_db(self, { batch_size = opts.batch_size,
+    if not ix.is_trained then RAW.train_index(self, opts.sample_size or 0, opts) end
+    RAW.sync_index_to_db(self, { batch_size = opts.batch_size,
                             faiss_runtime_params = opts.faiss_runtime_params,
                             progress = opts.progress })
     -- an index that keeps explicit ids never took the deleted records
@@ -595,7 +803,12 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
 end
 
 --- Pairs an index object with the table; `faiss_index` is the file it is
--- saved to.
+-- saved to. Follow with
+-- `train_index` and `sync_index_to_db` when the index is new.
+-- @tparam Index index from `vekterdb.faiss.index_factory` or
+-- `vekterdb.faiss.read_index`, of the table's dimension
+-- @string[opt] faiss_index the file the table's methods save it to
+-- @return nothing
 function DB:attach(index, faiss_index)
   check_open(self)
   if type(index) ~= "userdata" or index.ntotal == nil then
@@ -613,6 +826,9 @@ end
 
 
 --- Trains the attached index on `sample_size` random records (0: all).
+-- @int[opt=0] sample_size records drawn at random to train on (0: all)
+-- @tparam[opt] table opts `progress`, as in `insert` (phase "train")
+-- @return nothing
 function DB:train_index(sample_size, opts)
   check_open(self)
   opts = opts or {}
@@ -628,8 +844,12 @@ end
 
 local SYNC_OPTS = set_of({ "batch_size", "faiss_runtime_params", "progress" })
 
---- Adds to the index every record it does not hold yet, then saves it.
--- @return number of vectors added
+--- Adds to the index every record it does not hold yet, then saves it:
+-- after records were written by other means (`execute`, another program),
+-- or when an index file lags behind its table.
+-- @tparam[opt] table opts `batch_size` (10000), `faiss_runtime_params`
+-- and `progress` as in `insert` (phase "add")
+-- @treturn int the number of vectors added
 function DB:sync_index_to_db(opts)
   check_open(self)
   opts = check_opts(opts, SYNC_OPTS, "sync_index_to_db")
@@ -644,7 +864,12 @@ function DB:sync_index_to_db(opts)
 end
 
 --- Sets FAISS search parameters that stay until changed ("nprobe=16,...").
--- They are saved by save().
+-- They are saved by `save`. For one search only, use `search`'s
+-- `search_parameters` option instead.
+-- @string params comma-separated name=number pairs, such as
+-- "nprobe=16,quantizer_efSearch=32"; an unknown name raises an error and
+-- changes nothing
+-- @return nothing
 function DB:set_faiss_runtime_parameters(params)
   check_open(self)
   if not self.index then raise("set_faiss_runtime_parameters: no index attached", "state") end
@@ -690,7 +915,8 @@ local function core_opts(self, opts, fn, explain)
       raise(fn .. ": filter must be a where-clause (db.Record.<column>:<op>(...)), got "
         .. type(opts.filter))
     end
-    local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known)
+    local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known,
+                                  self._convert)
     if not ok then raise(fn .. ": filter: " .. bare(sql), code_of(sql)) end
     out.filter_sql, out.filter_params = sql, params
   end
@@ -699,10 +925,38 @@ local function core_opts(self, opts, fn, explain)
 end
 
 --- Nearest records to query vectors.
--- search(query, k, [col, ...], [opts]) -> { { neighbors = { {col=..., metric=...}, ... } }, ... }
--- opts.filter (a where-clause): only records it matches can be neighbors;
--- whenever at least k records match, k neighbors come back. opts.filter_plan
--- ("exact", "selector", "widen", "check") overrides the planner's choice.
+-- FAISS proposes `k + k_extra_neighbors` candidates per query; their stored
+-- vectors are read back from the table, the exact metric computed, and the
+-- best k kept, nearest first. Deleted records never come back.
+--
+--     local res = db:search(q, 10, "idx", "title", { filter = db.Record.price:lt(100) })
+--     for _, nb in ipairs(res[1].neighbors) do print(nb.idx, nb.title, nb.metric) end
+--
+-- The metric is the index's: inner product (larger is nearer) or the
+-- Euclidean distance (not squared; smaller is nearer).
+-- @param query one vector (a `vekterdb.vector`, an array of numbers or a
+-- packed float32 string), a `vekterdb.matrix` (one query per row) or an array
+-- of vectors
+-- @int k neighbors per query, 1 to 100000
+-- @param ... column names to return with each neighbor (one by one or as one
+-- array; none: every column), then optionally the options table:
+--
+--  * `k_extra_neighbors`: more candidates asked of FAISS and reranked (0);
+--    raises recall for approximate indexes
+--  * `rerank`: false keeps FAISS's order (the metric is still exact) (true)
+--  * `threshold`: keep only neighbors whose metric is >= threshold (inner
+--    product) or <= threshold (L2); fewer than k may then come back
+--  * `search_parameters`: FAISS parameters for this call only, such as
+--    "nprobe=64"; the index's own are set back afterwards
+--  * `batch_size`: queries searched together (10000)
+--  * `filter`: a where-clause (`db.Record.<column>:<op>(...)`): only records
+--    it matches can be neighbors; whenever at least k records match, k come
+--    back (docs/filtered-search.md)
+--  * `filter_plan`: "exact", "selector", "widen" or "check": overrides the
+--    planner's choice for a filter (for benchmarks and tests)
+-- @treturn {table,...} one result per query, in order:
+-- `{ neighbors = { { column = value, ..., metric = m }, ... } }`, the
+-- neighbors nearest first, each with the columns asked for and `metric`
 function DB:search(query, k, ...)
   check_open(self)
   check_k(k, "search")
@@ -712,11 +966,25 @@ function DB:search(query, k, ...)
   return self._h:search(query, k, core_opts(self, opts, "search"), self:_columns(cols, "search"))
 end
 
---- How search(query, k, ..., opts) runs: the plan it takes and its figures,
--- then the results. plan: "index" (FAISS alone), "exact" (the few matching
--- records scanned exactly), "selector" (FAISS visits allowed ids only),
--- "widen" (FAISS asked for more, its results filtered), "check" (a broad
--- filter: the database checks FAISS's candidates, more asked until k match).
+--- How `search(query, k, ..., opts)` runs: the plan it takes and its
+-- figures, then the results.
+--
+--     local plan, res = db:explain_search(q, 10, { filter = db.Record.category:eq("shoes") })
+--     print(plan.plan, plan.matches)   --> "exact"  812
+-- @param query as in `search`
+-- @int k as in `search`
+-- @param ... column names and options, as in `search`
+-- @treturn table the plan: `plan` is "index" (no filter: FAISS alone),
+-- "exact" (the few matching records scanned exactly), "selector" (FAISS
+-- visits allowed ids only), "widen" (FAISS asked for more, its results
+-- filtered) or "check" (a broad filter: the database checks FAISS's
+-- candidates, more asked until k match); and the figures `matches` (when
+-- counted), `estimated_matches` ("check"), `excluded` (tombstones left
+-- out), `rounds` (wider searches), `widened` (queries searched again),
+-- `exact_fallback`, `max_k` (the largest k asked of FAISS), `missing`
+-- (records deleted while searching) and `exact_max` (the largest match
+-- count the "exact" plan scans)
+-- @treturn {table,...} the results, as `search` returns them
 function DB:explain_search(query, k, ...)
   check_open(self)
   check_k(k, "explain_search")
@@ -737,7 +1005,7 @@ function DB:_where(expr, fn)
     raise(fn .. ": expected a where-clause (db.Record.<column>:<op>(...)), got " .. type(expr))
   end
   local ph = self._h:info().placeholder
-  local ok, sql, params = pcall(where.compile, expr, ph, self._known)
+  local ok, sql, params = pcall(where.compile, expr, ph, self._known, self._convert)
   if not ok then raise(fn .. ": " .. bare(sql), code_of(sql)) end
   return sql, params
 end
@@ -759,8 +1027,18 @@ end
 --- Nearest neighbors of records already in the table, chosen by a
 -- where-clause or by a column name and a list of values. The record itself
 -- is left out of its own neighbors.
--- nearest_neighbors(where, k, [col...], [opts]) or
--- nearest_neighbors(column, values, k, [col...], [opts])
+--
+--     db:nearest_neighbors(db.Record.idx:in_({ 0, 1 }), 3, "idx")
+--     db:nearest_neighbors("idx", { 0, 1 }, 3, "idx")      -- the same
+--     --> { { idx = 0, neighbors = { { idx = 1, metric = 62.57 }, ... } },
+--     --    { idx = 1, neighbors = { { idx = 0, metric = 62.57 }, ... } } }
+-- @param first a where-clause choosing the records, or a column name
+-- followed by an array of values of that column:
+-- `nearest_neighbors(where, k, [col...], [opts])` or
+-- `nearest_neighbors(column, values, k, [col...], [opts])`
+-- @param ... (values), k, column names and options, as in `search`
+-- @treturn {table,...} one result per chosen record (in no promised
+-- order): the record's columns asked for and `neighbors`, as in `search`
 function DB:nearest_neighbors(first, ...)
   check_open(self)
   local expr, k
@@ -801,8 +1079,11 @@ end
 --- Deletes the records a where-clause matches, in one transaction.
 -- They are gone from select, search and nearest_neighbors at once, in every
 -- process; their idx values are remembered (never given out again) in the
--- table "<table>__vekterdb_deleted".
--- @return number of records deleted
+-- table `<table>__vekterdb_deleted`. Their vectors stay in the index file
+-- until `rebuild_index`.
+-- @tparam Expr expr a where-clause; to delete every record pass
+-- `db.Record.idx:is_not_null()` (nil is refused)
+-- @treturn int the number of records deleted
 function DB:delete(expr)
   check_open(self)
   if expr == nil then
@@ -814,10 +1095,16 @@ function DB:delete(expr)
 end
 
 --- Changes the records a where-clause matches, in one transaction.
--- values: { column = value, ... }; a new vector (under the vector column's
--- name) deletes each record and inserts it again under a new idx.
--- @return number of records updated, and with a new vector a table
--- { [old idx] = new idx }
+-- A new vector (under the vector column's name) deletes each record and
+-- inserts it again under a new idx, since FAISS ids are idx values.
+--
+--     db:update(db.Record.idx:eq(7), { price = 12.5 })   --> 1
+--     db:update(db.Record.idx:eq(7), { vector = v })     --> 1, { [7] = 10001 }
+-- @tparam Expr expr a where-clause (nil is refused, as in `delete`)
+-- @tparam table values `{ column = new value, ... }`; the idx column cannot
+-- be changed
+-- @treturn int the number of records updated
+-- @treturn[opt] table with a new vector: `{ [old idx] = new idx }`
 function DB:update(expr, values)
   check_open(self)
   if expr == nil then
@@ -840,22 +1127,24 @@ function DB:update(expr, values)
   return n, moved
 end
 
---- Number of deleted records the table remembers (tombstones): every
--- record ever deleted, since their idx values are never given out again.
--- rebuild_index() does not lower it.
+--- Number of deleted records the table remembers (tombstones).
+-- Tombstones are never removed (they keep idx values from being reused), so
+-- the count does not go down after `rebuild_index`.
+-- @treturn int the number of tombstones
 function DB:deleted_count()
   check_open(self)
   return self._h:deleted()
 end
 
---- Removes deleted records' vectors from the attached index where its type
--- keeps explicit ids (the IVF family; indexes numbered by position, such as
--- Flat and HNSW, cannot drop a vector without renumbering the others) and
--- saves it; this handle's searches stop consulting the tombstones its index
--- no longer needs (other handles' indexes keep theirs: docs/concurrency.md).
--- @return what this call did: the number of tombstones whose vectors it
--- dropped from the index (reclaimed), the number of vectors removed; both 0
--- when there was nothing left to drop or the index type cannot drop any
+--- Removes deleted records' vectors from the attached index and saves it.
+-- Only index types that keep explicit ids can (the IVF family; indexes
+-- numbered by position, such as Flat and HNSW, cannot drop a vector without
+-- renumbering the others). This handle's searches then stop consulting the
+-- tombstones its index no longer needs (other handles' indexes keep theirs:
+-- docs/concurrency.md).
+-- @treturn int the number of tombstones reclaimed by this call (marked as
+-- no longer needed by this index; they stay in `deleted_count`)
+-- @treturn int the number of vectors removed from the index
 function DB:rebuild_index()
   check_open(self)
   if not self.index then raise("rebuild_index: no index attached", "state") end
@@ -866,6 +1155,17 @@ end
 
 --- Iterates over records: `for rec in db:select(where, col, ...) do`.
 -- With no column names every column is returned. `where` may be nil.
+-- Records are read in blocks through a cursor, so a large table does not sit
+-- in memory.
+--
+--     for rec in db:select(db.Record.price:lt(10), "idx", "title", { order_by = "idx", limit = 5 }) do
+--       print(rec.idx, rec.title)
+--     end
+-- @tparam[opt] Expr expr a where-clause, or nil for every record
+-- @param ... column names (one by one or as one array), then optionally
+-- `{ order_by = column, limit = n }`
+-- @treturn function an iterator returning one record per call, nil at the end
+-- @return the cursor: `cursor:close()` ends an iteration early and frees it
 function DB:select(expr, ...)
   check_open(self)
   local cols, opts = split_args("select", ...)
@@ -891,6 +1191,11 @@ end
 
 --- The exact metric between two vectors (inner product or L2 distance, as
 -- the index uses); nil when it misses the threshold.
+-- @param v1 a vector (or array of numbers, or packed float32 string)
+-- @param v2 a vector of the same dimension
+-- @number[opt] threshold the least inner product, or the largest L2 distance,
+-- that counts
+-- @treturn number|nil the metric, or nil when it misses the threshold
 function DB:similarity(v1, v2, threshold)
   local m = core.metric(v1, v2, self.metric)
   if threshold ~= nil then
@@ -904,21 +1209,33 @@ function DB:similarity(v1, v2, threshold)
 end
 
 --- A matrix of `sample_size` random stored vectors (0: all of them).
+-- @int[opt=0] sample_size how many (0, or more than the table holds: all)
+-- @int[opt] seed the random seed; the same seed draws the same records
+-- @treturn Matrix one vector per row
 function DB:sample_vectors(sample_size, seed)
   check_open(self)
   return self._h:sample(sample_size or 0, seed)
 end
 
---- Number of records in the table.
+--- Number of records in the table (deleted records are not counted).
+-- @treturn int the record count
 function DB:count()
   check_open(self)
   return self._h:count()
 end
 
---- Runs an SQL statement on the table's connection with bound values
--- (placeholders ?1 ?2 ... on SQLite, $1 $2 ... on PostgreSQL) and returns
--- its rows as arrays. Writing to the table this way bypasses the index:
--- call sync_index_to_db() afterwards.
+--- Runs an SQL statement on the table's connection, its values bound.
+-- Placeholders are ?1 ?2 ... on SQLite, $1 $2 ... on PostgreSQL
+-- (`placeholder`); the rows come back as arrays. Writing to the table this
+-- way bypasses the index: call sync_index_to_db() afterwards.
+--
+--     db:execute("SELECT count(*) FROM items WHERE price < " .. db:placeholder(1), { 10 })
+--     --> { { 42 } }
+-- @string sql one SQL statement
+-- @tparam[opt] table params an array of values for the placeholders:
+-- numbers, strings (bound as text), booleans
+-- @treturn {table,...} the rows, each an array of its values (NULL as nil);
+-- an empty array for a statement that returns no rows
 function DB:execute(sql, params)
   check_open(self)
   if type(sql) ~= "string" then raise("execute: sql must be a string") end
@@ -927,6 +1244,8 @@ function DB:execute(sql, params)
 end
 
 --- The placeholder for the n-th bound value on this database ("?1" or "$1").
+-- @int n the position of the value in `execute`'s params
+-- @treturn string the placeholder
 function DB:placeholder(n)
   check_open(self)
   return self._h:info().placeholder .. tostring(n)
@@ -934,24 +1253,31 @@ end
 
 --- Records by idx, in the order asked: a sequence whose entry for an idx
 -- the table does not hold (never inserted, or deleted) is false.
+--
+--     db:fetch({ 0, 1, 37 }, "idx", "title")   --> { { idx = 0, title = "a" }, false, { idx = 37, ... } }
+-- @tparam {int,...} ids idx values
+-- @param ... column names (one by one or as one array; none: every column)
+-- @treturn {table|false,...} one entry per id: the record, or false
 function DB:fetch(ids, ...)
   check_open(self)
   local cols = split_args("fetch", ...)
   return self._h:fetch(ids, self:_columns(cols, "fetch"))
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- save / load
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 --- Writes the settings needed to reopen this VekterDB to a JSON file
--- (default "<table_name>.json"), in the form the Python VekterDB's `load`
+-- (default `<table_name>.json`), in the form the Python VekterDB's `load`
 -- reads: the keys `table_name`, `idx_name`, `vector_name`, `faiss_index`
--- (null without an index) and `faiss_runtime_parameters` (only when set).
--- The metric is not written (the index file holds it), nor the URL (it may
--- hold a password), nor a PostgreSQL schema (the Python library has no such
--- argument: pass `schema` to `vekterdb.load` again).
--- @return the file written
+-- (null without an index) and `faiss_runtime_parameters` (only when set),
+-- written to a temporary file and renamed into place. The metric is not
+-- written (the index file holds it), nor the URL (it may hold a password),
+-- nor a PostgreSQL schema (the Python library has no such argument: give
+-- `schema` to `vekterdb.load` again).
+-- @string[opt] config_file the file to write (`<table_name>.json`)
+-- @treturn string the file written
 function DB:save(config_file)
   check_open(self)
   local cjson = require "cjson"
@@ -976,16 +1302,26 @@ end
 
 local LOAD_OPTS = set_of({ "connect_args", "mmap", "trust_index_file", "schema" })
 
+--- Reopening a saved table.
+-- @section load
+
 --- Reopens a VekterDB from a JSON configuration, against the database at
--- `url`: a file written by save() or by the Python VekterDB (older files
+-- `url`: a file written by `DB:save` or by the Python VekterDB (older files
 -- of ours with `metric` and `schema` keys are read too; other keys are
--- ignored). The URL is required, as in the Python library: a configuration
--- never holds one. Loading never creates a table: a table missing at `url`
--- is an error with code `not_found`.
--- @param config_file the JSON file
--- @param url the database URL
--- @param opts connect_args, mmap, trust_index_file (as for vekterdb.new),
--- schema (PostgreSQL; overrides the configuration's)
+-- ignored). The file's `faiss_index` is opened as `vekterdb.new` opens one,
+-- and its `faiss_runtime_parameters` are set. Loading never creates a
+-- table: a table missing at `url` is an error with code `not_found` that
+-- names the table and the URL (without its password).
+--
+--     local db = vekterdb.load("items.json", "sqlite:///items.db")
+-- @string config_file a JSON file written by `DB:save`
+-- @string url the database, as in `vekterdb.new`: required, as in the
+-- Python library (the file never holds it)
+-- @tparam[opt] table opts `connect_args`, `mmap`, `trust_index_file`, as in
+-- `vekterdb.new`; `schema` (PostgreSQL), which a saved file does not hold
+-- @treturn DB the table; a missing table or file, a file that is not a
+-- configuration, a metric that disagrees with the index file, or bad
+-- parameters raise an error
 function M.load(config_file, url, opts)
   local fn = "vekterdb.load"
   if type(config_file) ~= "string" then
@@ -1031,7 +1367,7 @@ function M.load(config_file, url, opts)
   end
   if str(cfg.faiss_runtime_parameters) and db.index then
     -- bad parameters in the file: close the connection before reporting them
-    local ok2, perr = pcall(DB.set_faiss_runtime_parameters, db, cfg.faiss_runtime_parameters)
+    local ok2, perr = pcall(RAW.set_faiss_runtime_parameters, db, cfg.faiss_runtime_parameters)
     if not ok2 then
       db:close()
       raise(string.format("%s: %s: faiss_runtime_parameters: %s", fn, config_file, bare(perr)))
@@ -1040,18 +1376,14 @@ function M.load(config_file, url, opts)
   return db
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- the public functions: their errors name them
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
-local API = {}
+-- the methods as written stay in RAW, for calls from inside the module
 for name, fn in pairs(DB) do
-  API[name] = name:sub(1, 1) == "_" and fn or public(name, fn)
-end
-DB_mt.__index = function(self, k)
-  local m = API[k]
-  if m ~= nil then return m end
-  return DB_fields(self, k)
+  RAW[name] = fn
+  if name:sub(1, 1) ~= "_" then DB[name] = public(name, fn) end
 end
 
 M.new = public("vekterdb.new", M.new)

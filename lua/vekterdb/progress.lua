@@ -74,7 +74,7 @@ local function line(phase, done, total, elapsed, width, with_bar)
 end
 
 --- A progress reporter.
--- @tab[opt] opts
+-- @tparam[opt] table opts
 --
 --  * `stream`: where to write (io.stderr)
 --  * `mode`: "bar", "plain" or "off" (default: `VEKTERDB_PROGRESS`, else

@@ -64,7 +64,7 @@ end
 -- @param data a `vekterdb.matrix`, a `vekterdb.VectorFile` (read in chunks:
 -- the whole file never sits in memory) or a function returning one matrix per
 -- call and nil at the end
--- @tab[opt] opts
+-- @tparam[opt] table opts
 --
 --  * `first_idx`: idx of the first record, then consecutive; nil leaves idx
 --    out and the table assigns the next ones
@@ -138,11 +138,11 @@ function M.records(data, opts)
   end
 end
 
---- Inserts the records of `data` into `db`: `db:insert(M.records(data, opts), insert_opts)`.
+--- Inserts the records of `data` into `db`: `db:insert(records(data, opts), insert_opts)`.
 -- @param db a vekterdb.DB
 -- @param data as for `records`
--- @tab[opt] opts options of `records`
--- @tab[opt] insert_opts options of `db:insert` (batch_size, compression_level, ...)
+-- @tparam[opt] table opts options of `records`
+-- @tparam[opt] table insert_opts options of `db:insert` (batch_size, compression_level, ...)
 -- @return the number of records inserted
 function M.insert(db, data, opts, insert_opts)
   return db:insert(M.records(data, opts), insert_opts)
