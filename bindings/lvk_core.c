@@ -186,6 +186,10 @@ LVK_EXPORT int luaopen_vekterdb_core(lua_State *L);
 
 LVK_EXPORT int luaopen_vekterdb_core(lua_State *L)
 {
+    /* a FAISS built for AVX2 on a CPU without it would die on its first
+     * search: refuse here, with the way out */
+    if (vk_faiss_check_cpu())
+        return luaL_error(L, "vekterdb: %s", vk_errmsg());
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
     static const luaL_Reg box_meta[] = {{"__gc", box_gc}, {NULL, NULL}};
@@ -202,5 +206,7 @@ LVK_EXPORT int luaopen_vekterdb_core(lua_State *L)
     lvk_setfuncs(L, lvk_io_funcs);
     lua_pushliteral(L, VK_VERSION);
     lua_setfield(L, -2, "version");
+    lua_pushstring(L, vk_faiss_build());
+    lua_setfield(L, -2, "faiss_build");
     return 1;
 }
