@@ -80,7 +80,26 @@ else
 # sanitizer build, share the default build's: it is compiled the same way)
 FAISS_C_DIR ?= $(BUILD)/faiss_c
 FAISS_C_LIB = $(FAISS_C_DIR)/libfaiss_c.a
+# FAISS_BUILD: which libfaiss.a the module links.  "avx2" (the default on a
+# CPU with AVX2, FMA and F16C) is FAISS 1.7.3 compiled from the same Debian
+# source with FAISS's own avx2 level, in $(FAISS_C_DIR)/avx2 (about 2.5
+# minutes on 2 cores, once); "generic" is Debian's libfaiss.a, which runs on
+# any x86-64.  A module built for avx2 refuses to load on a CPU without it.
+FAISS_BUILD ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && \
+	grep -qw f16c /proc/cpuinfo && echo avx2 || echo generic)
+ifeq ($(FAISS_BUILD),avx2)
+FAISS_AVX2_LIB = $(FAISS_C_DIR)/avx2/lib/libfaiss.a
+FAISS_LIBS = $(FAISS_C_LIB) $(FAISS_AVX2_LIB)
+CFLAGS_ALL += -DVK_FAISS_AVX2
+else ifeq ($(FAISS_BUILD),generic)
 FAISS_LIBS = $(FAISS_C_LIB) /usr/lib/x86_64-linux-gnu/libfaiss.a
+else
+$(error FAISS_BUILD must be avx2 or generic, not '$(FAISS_BUILD)')
+endif
+# the engine knows which build it links (vk_faiss_build): a build folder
+# switched to the other FAISS_BUILD compiles it again
+FAISS_STAMP := $(BUILD)/obj/faiss-build
+$(shell mkdir -p $(BUILD)/obj && { echo $(FAISS_BUILD) | cmp -s - $(FAISS_STAMP) || echo $(FAISS_BUILD) > $(FAISS_STAMP); })
 endif
 LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq -lzstd -lcrypto $(HDF5_LIBS) -fopenmp -lstdc++ -lm -lpthread
 
@@ -100,7 +119,7 @@ DEPS = $(ENGINE_OBJ:=.d) $(BIND_OBJ:=.d) $(CTESTS:=.d)
 
 # Debian packages, installed only when missing.
 # `make build`:
-BUILD_PACKAGES = gcc g++ make libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4 \
+BUILD_PACKAGES = gcc g++ make cmake libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4 \
 	libzstd-dev libsqlite3-dev libpq-dev libhdf5-dev libssl-dev dpkg-dev ca-certificates
 # `make test`: busted, the PostgreSQL server the specs start, lint
 TEST_PACKAGES = lua-busted lua-cjson postgresql lua-check cppcheck
@@ -145,6 +164,10 @@ build: $(CORE_SO)
 ifndef FAISS_PREFIX
 $(FAISS_C_LIB):
 	CXX=$(CXX) sh engine/tools/faiss-capi.sh $(FAISS_C_DIR)
+
+# the avx2 libfaiss.a, from the source faiss-capi.sh fetched
+$(FAISS_AVX2_LIB): | $(FAISS_C_LIB)
+	CXX=$(CXX) sh engine/tools/faiss-avx2.sh $(FAISS_C_DIR)/avx2 $(FAISS_C_DIR)
 endif
 
 $(BUILD)/obj/%.o: engine/%.c $(BUILD)/obj/%.o.d
@@ -157,6 +180,8 @@ $(BUILD)/obj/%.o: engine/%.cpp $(BUILD)/obj/%.o.d
 	@echo "  CXX     $<"
 	@$(CXX) $(CXXFLAGS_ALL) $(DEPFLAGS) -c $< -o $@ && touch $@
 
+$(ENGINE_OBJ): $(FAISS_STAMP)
+
 $(ENGINE_LIB): $(ENGINE_OBJ)
 	@rm -f $@
 	@echo "  AR      $@"
@@ -167,12 +192,12 @@ $(BUILD)/lua$(LUA_VERSION)/obj/%.o: bindings/%.c $(BUILD)/lua$(LUA_VERSION)/obj/
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(LUA_INCDIR) -fvisibility=hidden -c $< -o $@ && touch $@
 
-$(CORE_SO): $(BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB)
+$(CORE_SO): $(BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB) $(FAISS_AVX2_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LIBFLAG) -o $@ $(BIND_OBJ) $(ENGINE_LIB) $(LIBS)
 
-$(BUILD)/ctest/%: spec/c/%.c $(BUILD)/ctest/%.d $(ENGINE_LIB) $(FAISS_C_LIB)
+$(BUILD)/ctest/%: spec/c/%.c $(BUILD)/ctest/%.d $(ENGINE_LIB) $(FAISS_C_LIB) $(FAISS_AVX2_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -Ispec/c $< -o $@ $(ENGINE_LIB) $(LIBS) && touch $@

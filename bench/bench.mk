@@ -2,8 +2,9 @@
 #   make bench                 the 100k benchmark: table on stdout, JSON in bench/results/
 #   make bench BENCH_N=1000000 the 1M one
 #   make bench-data            only the cached dataset (build/bench-data/)
-#   make faiss-avx2            FAISS 1.7.3 built from Debian's source with its avx2 level
-#   make bench-avx2            the benchmark again on that build, compared with the last default run
+#   make bench-other-faiss     the benchmark on the other FAISS build (generic when the default is avx2),
+#                              side by side with the last run on the default build
+#   make bench-both            both, one after the other, then side by side
 
 BENCH_N ?= 100000
 BENCH_NQ ?= 10000
@@ -18,7 +19,7 @@ BENCH_SO = $(BUILD)/bench/vkbench.so
 
 # (gen_data.c and datagen.c include datagen.h alone, besides FAISS's and the
 # system's headers)
-$(BENCH_GEN): bench/gen_data.c bench/datagen.c bench/datagen.h $(ENGINE_LIB) $(FAISS_C_LIB)
+$(BENCH_GEN): bench/gen_data.c bench/datagen.c bench/datagen.h $(ENGINE_LIB) $(FAISS_C_LIB) $(FAISS_AVX2_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS_ALL) -Ibench bench/gen_data.c bench/datagen.c -o $@ $(LIBS)
@@ -32,15 +33,18 @@ bench-data: $(BENCH_DIR)/gt.ivecs
 
 DEPS += $(BENCH_SO).d
 
-$(BENCH_SO): bench/vkbench.c $(BENCH_SO).d $(ENGINE_LIB) $(FAISS_C_LIB)
+$(BENCH_SO): bench/vkbench.c $(BENCH_SO).d $(ENGINE_LIB) $(FAISS_C_LIB) $(FAISS_AVX2_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(LUA_INCDIR) -Ibindings -fvisibility=hidden $(LIBFLAG) \
 	  bench/vkbench.c -o $@ $(ENGINE_LIB) $(LIBS) && touch $@
 
-# which FAISS this build links: the label of the results
+# which FAISS this build links: the label of the results ("debian" is
+# Debian's generic libfaiss.a)
 ifdef FAISS_PREFIX
 BENCH_FAISS ?= $(patsubst faiss-%,%,$(notdir $(FAISS_PREFIX)))
+else ifeq ($(FAISS_BUILD),avx2)
+BENCH_FAISS ?= avx2
 else
 BENCH_FAISS ?= debian
 endif
@@ -63,23 +67,17 @@ bench: build $(BENCH_SO) $(BENCH_DIR)/gt.ivecs
 	  BENCH_PG_LABEL="a throw-away PostgreSQL 15 cluster on this machine (fsync off)" $(BENCH_RUN); \
 	fi
 
-# FAISS 1.7.3 built with its avx2 level (opt-in; see bench/README.md for the
-# compile time): `make FAISS_PREFIX=build/faiss-avx2 BUILD=build-avx2 ...`
-# then builds VekterDB against it.  The C API library comes from the default
-# build's faiss-capi.sh (build/faiss_c), which also fetched the source.
-FAISS_AVX2_DIR ?= build/faiss-avx2
-BENCH_AVX2_BUILD ?= build-avx2
-.PHONY: faiss-avx2 bench-avx2 bench-compare
-faiss-avx2:
-	@CXX=$(CXX) sh bench/faiss-avx2.sh $(FAISS_AVX2_DIR) build/faiss_c
-
-# the benchmark on the AVX2 build, then both builds side by side
-# (-isystem: FAISS's headers are third-party code, compiled without -Werror's
-# verdict, as when they come from /usr/include)
-bench-avx2: faiss-avx2
-	@$(MAKE) --no-print-directory BUILD=$(BENCH_AVX2_BUILD) FAISS_PREFIX=$(FAISS_AVX2_DIR) \
-	  EXTRA_CFLAGS="-isystem $(FAISS_AVX2_DIR)/include $(EXTRA_CFLAGS)" BENCH_FAISS=avx2 bench
+# The other FAISS build, in a build folder of its own (the FAISS sources
+# and C API stay shared): FAISS_BUILD=generic when the default is avx2
+BENCH_OTHER_FAISS = $(if $(filter avx2,$(FAISS_BUILD)),generic,avx2)
+BENCH_OTHER_BUILD ?= build-$(BENCH_OTHER_FAISS)
+.PHONY: bench-other-faiss bench-both bench-compare
+bench-other-faiss:
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_OTHER_BUILD) FAISS_C_DIR=$(FAISS_C_DIR) \
+	  FAISS_BUILD=$(BENCH_OTHER_FAISS) bench
 	@$(MAKE) --no-print-directory bench-compare
+
+bench-both: bench bench-other-faiss
 
 # the latest results of the two builds at BENCH_N, side by side
 bench-compare:

@@ -405,6 +405,10 @@ LVK_EXPORT int luaopen_vekterdb_core(lua_State *L);
 
 LVK_EXPORT int luaopen_vekterdb_core(lua_State *L)
 {
+    /* a FAISS built for AVX2 on a CPU without it would die on its first
+     * search: refuse here, with the way out */
+    if (vk_faiss_check_cpu())
+        return luaL_error(L, "vekterdb: %s", vk_errmsg());
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(1);
     static const luaL_Reg box_meta[] = {{"__gc", box_gc}, {NULL, NULL}};
@@ -426,5 +430,7 @@ LVK_EXPORT int luaopen_vekterdb_core(lua_State *L)
     lua_setfield(L, -2, "error");
     luaL_getmetatable(L, LVK_ERROR);
     lua_setfield(L, -2, "Error");
+    lua_pushstring(L, vk_faiss_build());
+    lua_setfield(L, -2, "faiss_build");
     return 1;
 }

@@ -3,6 +3,9 @@
 #include "vk_faiss.h"
 
 #include <dirent.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <errno.h>
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Index_c.h>
@@ -25,6 +28,82 @@ struct vk_index {
     int refs;
     int mapped;   /* read with the mmap flag: read-only */
 };
+
+/* ---------- the CPU the linked FAISS needs ---------- */
+
+const char *vk_faiss_build(void)
+{
+#ifdef VK_FAISS_AVX2
+    return "avx2";
+#else
+    return "generic";
+#endif
+}
+
+unsigned vk_faiss_needs(void)
+{
+#ifdef VK_FAISS_AVX2
+    /* FAISS's avx2 level: -mavx2 -mfma -mf16c -mpopcnt */
+    return VK_CPU_AVX2 | VK_CPU_FMA | VK_CPU_F16C | VK_CPU_POPCNT;
+#else
+    return 0;
+#endif
+}
+
+unsigned vk_cpu_features(void)
+{
+    unsigned f = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    int os_avx = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        if (c & bit_FMA)
+            f |= VK_CPU_FMA;
+        if (c & bit_F16C)
+            f |= VK_CPU_F16C;
+        if (c & bit_POPCNT)
+            f |= VK_CPU_POPCNT;
+        if ((c & bit_OSXSAVE) && (c & bit_AVX)) {
+            unsigned lo, hi;
+            __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            os_avx = (lo & 6) == 6;   /* the OS saves the XMM and YMM registers */
+        }
+    }
+    if (!os_avx)
+        f &= ~(unsigned)(VK_CPU_FMA | VK_CPU_F16C);
+    if (os_avx && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2))
+        f |= VK_CPU_AVX2;
+#endif
+    return f;
+}
+
+int vk_cpu_missing(unsigned need, unsigned have, char *buf, size_t n)
+{
+    static const struct { unsigned bit; const char *name; } names[] = {
+        {VK_CPU_AVX2, "avx2"}, {VK_CPU_FMA, "fma"}, {VK_CPU_F16C, "f16c"}, {VK_CPU_POPCNT, "popcnt"}};
+    int missing = 0;
+    size_t len = 0;
+    if (n)
+        buf[0] = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(need & names[i].bit) || (have & names[i].bit))
+            continue;
+        if (len < n)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", missing ? " " : "", names[i].name);
+        missing++;
+    }
+    return missing;
+}
+
+int vk_faiss_check_cpu(void)
+{
+    char lack[64];
+    if (!vk_cpu_missing(vk_faiss_needs(), vk_cpu_features(), lack, sizeof lack))
+        return VK_OK;
+    return vk_fail(VK_ESTATE, "this VekterDB was built with FAISS's %s level, which this CPU cannot "
+                   "run (it lacks %s): build it with `make FAISS_BUILD=generic`",
+                   vk_faiss_build(), lack);
+}
 
 /* FAISS's messages read "Error in <signature> at <file>:<line>: <text>";
  * keep the text, first line only */

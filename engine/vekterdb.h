@@ -83,6 +83,22 @@ float vk_metric_value(vk_metric m, const float *a, const float *b, int64_t d);
 /* ---------- FAISS index ---------- */
 typedef struct vk_index vk_index;
 
+/* The SIMD extensions FAISS's kernels may use: the linked libfaiss.a was
+ * compiled for some of them (vk_faiss_needs), and running it on a CPU
+ * without one dies on an illegal instruction. */
+enum { VK_CPU_AVX2 = 1, VK_CPU_FMA = 2, VK_CPU_F16C = 4, VK_CPU_POPCNT = 8 };
+/* "avx2" or "generic": the FAISS build the engine was linked with */
+const char *vk_faiss_build(void);
+unsigned vk_faiss_needs(void);
+/* this CPU's (and its OS's: AVX needs the OS to save the registers) */
+unsigned vk_cpu_features(void);
+/* the names of need's features missing from have ("avx2 fma"), in buf;
+ * returns how many are missing */
+int vk_cpu_missing(unsigned need, unsigned have, char *buf, size_t n);
+/* VK_OK when this CPU runs the linked FAISS, VK_ESTATE with the message
+ * (what is missing, how to build for this CPU) otherwise */
+int vk_faiss_check_cpu(void);
+
 /* reference counted: every *_new/read returns one reference */
 int vk_index_factory(vk_index **out, int d, const char *description, vk_metric metric);
 /* mmap: map an IVF index's inverted lists from the file, shared between

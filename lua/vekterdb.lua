@@ -291,7 +291,7 @@ function M.blob(bytes)
 end
 
 local BLOB_MT = getmetatable(core.blob(""))
-where.is_blob = function(x) return getmetatable(x) == BLOB_MT end
+where._is_blob = function(x) return getmetatable(x) == BLOB_MT end
 
 M.faiss = {
   --- A new, empty FAISS index from a factory string, to pair with a table

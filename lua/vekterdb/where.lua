@@ -103,13 +103,13 @@ local function quote_ident(name)
 end
 M.quote_ident = quote_ident
 
---- Whether x is a `vekterdb.blob` value (set by the vekterdb module): a
+-- Whether x is a `vekterdb.blob` value (set by the vekterdb module): a
 -- where-clause may compare a column with one.
-function M.is_blob(_) return false end
+function M._is_blob(_) return false end
 
 local function check_value(v, op)
   local t = type(v)
-  if t ~= "number" and t ~= "string" and t ~= "boolean" and not M.is_blob(v) then
+  if t ~= "number" and t ~= "string" and t ~= "boolean" and not M._is_blob(v) then
     raise(op .. ": values must be numbers, strings or booleans, got " .. t)
   end
   if t == "number" and v ~= v then raise(op .. ": NaN cannot be compared") end
@@ -275,7 +275,7 @@ function M.compile(e, ph, known, convert)
   end
   local function bind(v, column)
     local t = type(v)
-    if t ~= "number" and t ~= "string" and t ~= "boolean" and not M.is_blob(v) then
+    if t ~= "number" and t ~= "string" and t ~= "boolean" and not M._is_blob(v) then
       invalid("a value must be a number, a string or a boolean, got " .. t)
     end
     if v ~= v then invalid("NaN cannot be compared") end

@@ -147,8 +147,25 @@ static void test_url(void)
           "unknown SQLite option refused");
 }
 
+/* the CPU check that keeps an AVX2 FAISS off a CPU without AVX2 */
+static void test_cpu(void)
+{
+    char buf[64];
+    unsigned all = VK_CPU_AVX2 | VK_CPU_FMA | VK_CPU_F16C | VK_CPU_POPCNT;
+    CHECK(vk_cpu_missing(all, all, buf, sizeof buf) == 0 && buf[0] == 0, "nothing missing");
+    CHECK(vk_cpu_missing(all, VK_CPU_POPCNT, buf, sizeof buf) == 3 && strcmp(buf, "avx2 fma f16c") == 0,
+          "missing features named in order");
+    CHECK(vk_cpu_missing(0, 0, buf, sizeof buf) == 0, "a generic build needs nothing");
+    CHECK(vk_cpu_missing(all, 0, buf, 6) == 4 && strcmp(buf, "avx2 ") == 0, "a short buffer is cut");
+    int avx2 = strcmp(vk_faiss_build(), "avx2") == 0;
+    CHECK(avx2 ? vk_faiss_needs() == all : vk_faiss_needs() == 0, "the build's needs match its name");
+    /* this machine runs the tests, so it runs the build: the check passes */
+    CHECK(vk_faiss_check_cpu() == VK_OK, "this CPU runs the linked FAISS");
+}
+
 int main(void)
 {
+    test_cpu();
     test_codec();
     test_metric();
     test_url();

@@ -1,18 +1,20 @@
 #!/bin/sh
 # Builds FAISS (the version of the installed libfaiss-dev, 1.7.3) from
 # Debian's source package with FAISS's own "avx2" optimisation level
-# (-mavx2 -mfma -mf16c -mpopcnt), into a prefix the Makefile's FAISS_PREFIX
-# takes:  PREFIX/lib/libfaiss.a, PREFIX/lib/libfaiss_c.a, PREFIX/include/faiss.
-# Debian's libfaiss.a is a generic x86-64 build (no AVX2, no hardware
-# popcount); everything else (Debian's patches, -O2, OpenBLAS) stays the same.
+# (-mavx2 -mfma -mf16c -mpopcnt): the libfaiss.a the Makefile links by default
+# (FAISS_BUILD=avx2).  Debian's libfaiss.a is a generic x86-64 build (no AVX2,
+# no hardware popcount); everything else (Debian's patches, -O2, OpenBLAS)
+# stays the same, so Debian's headers in /usr/include/faiss describe it.
 #   usage: faiss-avx2.sh PREFIX CAPI_DIR
-# CAPI_DIR is where engine/tools/faiss-capi.sh fetches the source and builds
-# the C API (BUILD/faiss_c); its C API library is reused: the C API's headers
-# and code do not depend on the optimisation level.
+# Writes PREFIX/lib/libfaiss.a (and, for FAISS_PREFIX=PREFIX builds,
+# PREFIX/lib/libfaiss_c.a and PREFIX/include/faiss).  CAPI_DIR is where
+# faiss-capi.sh fetched the source and built the C API (BUILD/faiss_c); its
+# C API library is reused: the C API does not depend on the optimisation level.
+# FAISS_AVX2_JOBS: parallel compile jobs (default: the number of cores).
 set -eu
 prefix=${1:?usage: faiss-avx2.sh PREFIX CAPI_DIR}
 capi=${2:?usage: faiss-avx2.sh PREFIX CAPI_DIR}
-jobs=${FAISS_AVX2_JOBS:-2}
+jobs=${FAISS_AVX2_JOBS:-$(nproc 2>/dev/null || echo 2)}
 if [ -f "$prefix/lib/libfaiss.a" ] && [ -f "$prefix/lib/libfaiss_c.a" ]; then
     echo "$prefix is built (remove it to build again)"
     exit 0
@@ -20,7 +22,7 @@ fi
 command -v cmake >/dev/null || { echo "faiss-avx2: cmake is needed (apt-get install cmake)" >&2; exit 1; }
 grep -qw avx2 /proc/cpuinfo || echo "faiss-avx2: warning: this CPU has no AVX2, the build will not run here" >&2
 start=$(date +%s)
-sh "$(dirname "$0")/../engine/tools/faiss-capi.sh" "$capi"
+sh "$(dirname "$0")/faiss-capi.sh" "$capi"
 ver=$(dpkg-query -W -f '${source:Version}' libfaiss-dev)
 upstream=${ver%%-*}
 tree="$capi/src/faiss-$upstream"
