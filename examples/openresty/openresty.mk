@@ -1,6 +1,7 @@
 # examples/openresty/openresty.mk: the LuaJIT flavour of vekterdb.core
 # (for nginx's lua module and OpenResty) and what the example and its spec need.
 #   make luajit    builds $(BUILD)/luajit/vekterdb/core.so from the same bindings/*.c
+#   make openresty-example PREFIX=dir   sets the example up under dir
 
 LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 
@@ -10,10 +11,17 @@ EXTRA_PACKAGES += wrk
 
 # the Makefile's own build with LuaJIT's headers: $(BUILD)/luajit/vekterdb/core.so
 
-.PHONY: luajit mmap-check bench-load
+.PHONY: luajit openresty-example mmap-check bench-load
 
 luajit:
 	@$(MAKE) --no-print-directory build LUA_INCDIR=$(LUAJIT_INCDIR)
+
+# the example set up under PREFIX: the code, the LuaJIT module and nginx.conf
+# rendered from nginx.conf.in (examples/openresty/setup.lua, whose options
+# OPENRESTY_OPTS passes: --listen, --workers, --config, --url, --openresty, ...)
+openresty-example: luajit
+	@test -n "$(PREFIX)" || { echo "usage: make openresty-example PREFIX=/some/dir [OPENRESTY_OPTS='--listen 127.0.0.1:9000']" >&2; exit 2; }
+	@$(LUA) examples/openresty/setup.lua --prefix "$(PREFIX)" --core "$(BUILD)/luajit/vekterdb/core.so" $(OPENRESTY_OPTS)
 
 DEPS += $(BUILD)/mmap_check.d
 
