@@ -1,6 +1,8 @@
 # VekterDB: C engine, Lua module, tests.
-#   make build   the Lua 5.4 module: $(BUILD)/lua5.4/vekterdb/core.so
-#   make demo    install what is missing, build, run examples/quickstart.lua
+#   make build   the Lua 5.4 module: $(BUILD)/lua5.4/vekterdb/core.so (another
+#                Lua: LUA_VERSION=5.1|5.3, or LUA_INCDIR, see below)
+#   make demo    install the build's missing packages, build, run examples/quickstart.lua
+#   make rock    the release's source rock (README.md, Install)
 #   make test    the everyday loop (about 1 minute on 2 cores): lint, the C
 #                tests, the specs on SQLite and on PostgreSQL, without the
 #                specs tagged #slow, #stress or #openresty
@@ -32,7 +34,8 @@ endif
 LUA_VERSION := $(LUA_HEADER_VERSION)
 endif
 LUA_VERSION ?= 5.4
-LUA_FLAVOUR := $(if $(wildcard $(LUA_INCDIR)/luajit.h),luajit,lua$(LUA_VERSION))
+# (LuaJIT's folder named before its headers are installed: `make deps-build LUA_INCDIR=...luajit-2.1`)
+LUA_FLAVOUR := $(if $(or $(wildcard $(LUA_INCDIR)/luajit.h),$(findstring luajit,$(LUA_INCDIR))),luajit,lua$(LUA_VERSION))
 LUA ?= $(if $(filter luajit,$(LUA_FLAVOUR)),luajit,lua$(LUA_VERSION))
 LIBFLAG ?= -shared
 BUSTED ?= busted
@@ -172,7 +175,9 @@ build: $(CORE_SO)
 lua-headers:
 	@case "$(LUA_HEADER_VERSION)" in \
 	  5.1|5.3|5.4) ;; \
-	  "") echo "no Lua headers in $(LUA_INCDIR) (lua.h): install Lua's development package (make deps) or set LUA_INCDIR" >&2; exit 1 ;; \
+	  "") case "$(LUA_FLAVOUR)" in lua5.1|lua5.3|lua5.4|luajit) ;; \
+	      *) echo "VekterDB builds for Lua 5.1, 5.3, 5.4 and LuaJIT 2.1, not Lua $(LUA_VERSION)" >&2; exit 1 ;; esac; \
+	      echo "no Lua headers in $(LUA_INCDIR) (lua.h): install them (make deps-build with the same LUA_VERSION or LUA_INCDIR) or set LUA_INCDIR" >&2; exit 1 ;; \
 	  *) echo "$(LUA_INCDIR)/lua.h is Lua $(LUA_HEADER_VERSION): VekterDB builds for Lua 5.1, 5.3, 5.4 and LuaJIT 2.1" >&2; exit 1 ;; \
 	esac
 
