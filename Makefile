@@ -246,16 +246,15 @@ install: build
 	@if [ -n "$(INST_BINDIR)" ]; then mkdir -p $(INST_BINDIR) && cp bin/vekterdb $(INST_BINDIR)/vekterdb; fi
 
 # the release: vekterdb-$(VK_VERSION)-1.src.rock from vekterdb-$(VK_VERSION)-1.rockspec,
-# with FAISS's C API sources inside (bin/rock.sh): `luarocks install` builds
-# it offline
-# (into ROCK_DIR, default the checkout's root)
+# with FAISS's C API sources inside (bin/rock.sh), written into ROCK_DIR (the
+# checkout's root unless told): `luarocks install` builds it offline
 VK_VERSION := $(shell sed -n 's/^\#define VK_VERSION "\(.*\)"$$/\1/p' engine/vekterdb.h)
 ROCK_DIR ?= .
 rock: $(FAISS_C_LIB)
 	@sh bin/rock.sh $(VK_VERSION) $(or $(FAISS_C_DIR),$(BUILD)/faiss_c) $(BUILD)/rock $(ROCK_DIR)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/lua* $(BUILD)/ctest $(BUILD)/libvekterdb.a
+	rm -rf $(BUILD)/obj $(BUILD)/lua* $(BUILD)/ctest $(BUILD)/libvekterdb.a $(BUILD)/rock
 
 # parts of the build kept beside the code they serve: optional targets only
 -include spec/support/pg.mk
