@@ -2,11 +2,14 @@
 # Builds FAISS's C API (c_api/*.cpp) into a static library, from Debian's
 # faiss source package of the same version as the installed libfaiss-dev.
 # Debian ships the C API's headers but not the library compiled from them.
-# The source is fetched with a private apt list: the system's apt sources
-# are left alone.
-#   usage: faiss-capi.sh BUILD_DIR
+# The source comes from FAISS_VENDOR/faiss-VERSION/c_api when that holds the
+# installed version (the .src.rock carries it there: `make rock`, so its
+# install needs no network); otherwise it is fetched with a private apt
+# list: the system's apt sources are left alone.
+#   usage: [FAISS_VENDOR=dir] faiss-capi.sh BUILD_DIR
 set -eu
 out=${1:?usage: faiss-capi.sh BUILD_DIR}
+vendor=${FAISS_VENDOR:-vendor}
 lib="$out/libfaiss_c.a"
 [ -f "$lib" ] && exit 0
 mkdir -p "$out"
@@ -14,7 +17,17 @@ out=$(cd "$out" && pwd)
 ver=$(dpkg-query -W -f '${source:Version}' libfaiss-dev)
 upstream=${ver%%-*}
 src="$out/src"
-if [ ! -d "$src/faiss-$upstream/c_api" ]; then
+from="Debian's source package"
+if [ ! -d "$src/faiss-$upstream/c_api" ] && [ -d "$vendor/faiss-$upstream/c_api" ]; then
+    mkdir -p "$src/faiss-$upstream"
+    cp -R "$vendor/faiss-$upstream/c_api" "$src/faiss-$upstream/"
+    from="the bundled source ($vendor/faiss-$upstream)"
+elif [ ! -d "$src/faiss-$upstream/c_api" ]; then
+    for d in "$vendor"/faiss-*; do
+        if [ -d "$d" ]; then
+            echo "faiss-capi.sh: $d is not the installed libfaiss-dev's version ($ver): fetching its source" >&2
+        fi
+    done
     apt="$out/apt"
     mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$src"
     # the binary suites' URIs, turned into deb-src lines
@@ -43,4 +56,4 @@ done
 wait
 ar rcs "$lib.tmp" "$obj"/*.o
 mv "$lib.tmp" "$lib"
-echo "built $lib from faiss $ver"
+echo "built $lib from faiss $ver, $from"
