@@ -2,10 +2,11 @@
 # bin/rock.sh: `make rock`.  Packs vekterdb-VERSION-1.src.rock into OUT_DIR
 # (default: the current folder, the checkout's root): the versioned rockspec and the source archive
 # vekterdb-VERSION.tar.gz it names.  The archive holds the files git tracks,
-# as they are in the working tree, and under vendor/faiss-X.Y.Z/ the C API
-# sources and the licence of the FAISS release the installed libfaiss-dev
-# was built from (from Debian's faiss source, which engine/tools/faiss-capi.sh
-# keeps in FAISS_C_DIR/src).  With those, `luarocks install
+# as they are in the working tree, and under vendor/ Debian's source of the
+# FAISS release the installed libfaiss-dev was built from (the upstream
+# tarball and Debian's patches, as engine/tools/faiss-capi.sh keeps them in
+# FAISS_C_DIR/src): the C API and, for FAISS_BUILD=avx2 (the default on a CPU
+# with AVX2), FAISS itself are compiled from it.  With those, `luarocks install
 # ./vekterdb-VERSION-1.src.rock` builds everything from the rock and the
 # Debian packages: nothing is downloaded.
 #   usage: sh bin/rock.sh VERSION FAISS_C_DIR STAGING_DIR [OUT_DIR]
@@ -32,7 +33,10 @@ git rev-parse --is-inside-work-tree > /dev/null 2>&1 || fail "make rock packs a 
 ver=$(dpkg-query -W -f '${source:Version}' libfaiss-dev)
 upstream=${ver%%-*}
 orig=$faiss_c/src/faiss_$upstream.orig.tar.gz
-[ -f "$orig" ] || fail "$orig is missing: remove $faiss_c and run make build to fetch FAISS's source"
+debian=$faiss_c/src/faiss_$ver.debian.tar.xz
+for f in "$orig" "$debian"; do
+    [ -f "$f" ] || fail "$f is missing: remove $faiss_c and run make build to fetch FAISS's source"
+done
 
 rm -rf "$stage"
 mkdir -p "$stage/$name/vendor"
@@ -43,7 +47,7 @@ git ls-files | while IFS= read -r f; do
         cp -p "$f" "$stage/$name/$f"
     fi
 done
-tar -xzf "$orig" -C "$stage/$name/vendor" "faiss-$upstream/LICENSE" "faiss-$upstream/c_api"
+cp "$orig" "$debian" "$stage/$name/vendor/"
 (cd "$stage" && tar -czf "$name.tar.gz" "$name")
 cp "$rockspec" "$stage/"
 (cd "$stage" && zip -q -X "$rock" "$rockspec" "$name.tar.gz")
