@@ -20,3 +20,6 @@ files["examples/openresty/wrk_search.lua"] = {
   globals = { "setup", "init", "request" },
   read_globals = { "wrk", "id" },
 }
+
+-- a LuaRocks configuration file: its settings are globals
+files["examples/luarocks-luajit.lua"] = { globals = { "lua_interpreter", "variables" } }

@@ -1,6 +1,8 @@
 # VekterDB: C engine, Lua module, tests.
-#   make build   the Lua 5.4 module: $(BUILD)/lua5.4/vekterdb/core.so
-#   make demo    install what is missing, build, run examples/quickstart.lua
+#   make build   the Lua 5.4 module: $(BUILD)/lua5.4/vekterdb/core.so (another
+#                Lua: LUA_VERSION=5.1|5.3, or LUA_INCDIR, see below)
+#   make demo    install the build's missing packages, build, run examples/quickstart.lua
+#   make rock    the release's source rock (README.md, Install)
 #   make test    the everyday loop (about 1 minute on 2 cores): lint, the C
 #                tests, the specs on SQLite and on PostgreSQL, without the
 #                specs tagged #slow, #stress or #openresty
@@ -16,9 +18,25 @@
 # LuaRocks and distributions drive the build through LUA_INCDIR, LIBFLAG,
 # INST_LIBDIR and INST_LUADIR, and optionally INST_BINDIR (see `make install`).
 
-LUA ?= lua5.4
+# Which Lua the module is built for: the headers in LUA_INCDIR decide (what
+# LuaRocks passes), LUA_VERSION names the default headers when LUA_INCDIR is
+# not given.  Lua 5.1, 5.3, 5.4 and LuaJIT 2.1 (LUA_INCDIR=/usr/include/luajit-2.1):
+# each gets its own folder $(BUILD)/$(LUA_FLAVOUR) for the binding; the
+# engine and FAISS objects are shared.  LUA_VERSION ends up as the headers'.
+LUA_INCDIR ?= /usr/include/lua$(or $(LUA_VERSION),5.4)
+LUA_HEADER_VERSION := $(shell awk '$$1 == "\#define" && $$2 == "LUA_VERSION_NUM" { print int($$3 / 100) "." $$3 % 100 }' $(LUA_INCDIR)/lua.h 2>/dev/null)
+ifneq ($(LUA_HEADER_VERSION),)
+ifeq ($(origin LUA_VERSION),command line)
+ifneq ($(LUA_VERSION),$(LUA_HEADER_VERSION))
+$(error LUA_VERSION=$(LUA_VERSION), but $(LUA_INCDIR)/lua.h is Lua $(LUA_HEADER_VERSION))
+endif
+endif
+LUA_VERSION := $(LUA_HEADER_VERSION)
+endif
 LUA_VERSION ?= 5.4
-LUA_INCDIR ?= /usr/include/lua$(LUA_VERSION)
+# (LuaJIT's folder named before its headers are installed: `make deps-build LUA_INCDIR=...luajit-2.1`)
+LUA_FLAVOUR := $(if $(or $(wildcard $(LUA_INCDIR)/luajit.h),$(findstring luajit,$(LUA_INCDIR))),luajit,lua$(LUA_VERSION))
+LUA ?= $(if $(filter luajit,$(LUA_FLAVOUR)),luajit,lua$(LUA_VERSION))
 LIBFLAG ?= -shared
 BUSTED ?= busted
 
@@ -109,8 +127,8 @@ ENGINE_LIB = $(BUILD)/libvekterdb.a
 
 BIND_C = $(wildcard bindings/*.c)
 BIND_HDRS = $(wildcard bindings/*.h)
-BIND_OBJ = $(BIND_C:bindings/%.c=$(BUILD)/lua$(LUA_VERSION)/obj/%.o)
-CORE_SO = $(BUILD)/lua$(LUA_VERSION)/vekterdb/core.so
+BIND_OBJ = $(BIND_C:bindings/%.c=$(BUILD)/$(LUA_FLAVOUR)/obj/%.o)
+CORE_SO = $(BUILD)/$(LUA_FLAVOUR)/vekterdb/core.so
 
 CTESTS = $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c))
 
@@ -118,23 +136,31 @@ CTESTS = $(patsubst spec/c/%.c,$(BUILD)/ctest/%,$(wildcard spec/c/test_*.c))
 DEPS = $(ENGINE_OBJ:=.d) $(BIND_OBJ:=.d) $(CTESTS:=.d)
 
 # Debian packages, installed only when missing.
-# `make build`:
-BUILD_PACKAGES = gcc g++ make cmake libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4 \
+# `make build` and `make demo`: the compiler, FAISS, OpenBLAS, the Lua built
+# for (LUA_PACKAGES) with lua-cjson (save/load), zstd, SQLite, and the headers
+# of what the module links (libpq, HDF5, OpenSSL's libcrypto); dpkg-dev and
+# ca-certificates fetch FAISS's source for its C API (engine/tools/faiss-capi.sh);
+# cmake builds FAISS at its avx2 level (FAISS_BUILD=avx2, engine/tools/faiss-avx2.sh)
+LUA_PACKAGES = $(or $(LUA_PACKAGES_$(LUA_FLAVOUR)),lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev)
+LUA_PACKAGES_lua5.1 = lua5.1 liblua5.1-0-dev
+LUA_PACKAGES_luajit = luajit2 libluajit2-5.1-dev
+BUILD_PACKAGES = gcc g++ make cmake libfaiss-dev libopenblas-dev $(LUA_PACKAGES) lua-cjson \
 	libzstd-dev libsqlite3-dev libpq-dev libhdf5-dev libssl-dev dpkg-dev ca-certificates
 # `make test`: busted, the PostgreSQL server the specs start, lint
-TEST_PACKAGES = lua-busted lua-cjson postgresql lua-check cppcheck
+TEST_PACKAGES = lua-busted postgresql lua-check cppcheck
 # `make check`: valgrind; OpenResty's LuaJIT and Debian's nginx with its lua
 # module, curl and lfs (the OpenResty spec; luajit2 conflicts with Debian's
-# `luajit` package: install only luajit2); luarocks (the #slow luarocks spec).
+# `luajit` package: install only luajit2); luarocks and the other Luas (the
+# #slow luarocks spec installs the rock for each).
 # The fragments add what their other targets need (EXTRA_PACKAGES).
 CHECK_PACKAGES = valgrind luajit2 libluajit2-5.1-dev nginx-light libnginx-mod-http-lua curl \
-	lua-filesystem luarocks
+	lua-filesystem luarocks lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 export LUA_PATH := $(CURDIR)/?.lua;$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(LUA_PATH);;
-export LUA_CPATH := $(CURDIR)/$(BUILD)/lua$(LUA_VERSION)/?.so;$(LUA_CPATH);;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/$(LUA_FLAVOUR)/?.so;$(LUA_CPATH);;
 
-.PHONY: all deps deps-check build demo test check ctest spec clean install
+.PHONY: all deps deps-build deps-check build demo test check ctest spec clean install lua-headers rock
 
 all: build
 
@@ -151,7 +177,11 @@ define install_packages
 	fi
 endef
 
-# what the build and `make test` need
+# what the build and the demo need
+deps-build:
+	$(call install_packages,$(BUILD_PACKAGES))
+
+# ... and `make test`
 deps:
 	$(call install_packages,$(DEBIAN_PACKAGES))
 
@@ -160,6 +190,16 @@ deps-check:
 	$(call install_packages,$(DEBIAN_PACKAGES) $(CHECK_PACKAGES) $(EXTRA_PACKAGES))
 
 build: $(CORE_SO)
+
+# the headers the binding is compiled with: there, and of a Lua we build for
+lua-headers:
+	@case "$(LUA_HEADER_VERSION)" in \
+	  5.1|5.3|5.4) ;; \
+	  "") case "$(LUA_FLAVOUR)" in lua5.1|lua5.3|lua5.4|luajit) ;; \
+	      *) echo "VekterDB builds for Lua 5.1, 5.3, 5.4 and LuaJIT 2.1, not Lua $(LUA_VERSION)" >&2; exit 1 ;; esac; \
+	      echo "no Lua headers in $(LUA_INCDIR) (lua.h): install them (make deps-build with the same LUA_VERSION or LUA_INCDIR) or set LUA_INCDIR" >&2; exit 1 ;; \
+	  *) echo "$(LUA_INCDIR)/lua.h is Lua $(LUA_HEADER_VERSION): VekterDB builds for Lua 5.1, 5.3, 5.4 and LuaJIT 2.1" >&2; exit 1 ;; \
+	esac
 
 ifndef FAISS_PREFIX
 $(FAISS_C_LIB):
@@ -187,7 +227,7 @@ $(ENGINE_LIB): $(ENGINE_OBJ)
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-$(BUILD)/lua$(LUA_VERSION)/obj/%.o: bindings/%.c $(BUILD)/lua$(LUA_VERSION)/obj/%.o.d
+$(BUILD)/$(LUA_FLAVOUR)/obj/%.o: bindings/%.c $(BUILD)/$(LUA_FLAVOUR)/obj/%.o.d | lua-headers
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(LUA_INCDIR) -fvisibility=hidden -c $< -o $@ && touch $@
@@ -208,7 +248,7 @@ SPEC ?= spec
 spec: build
 	@VEKTERDB_TEST_BACKEND=$(or $(BACKEND),sqlite) $(BUSTED) --lua=$(LUA) $(SPEC)
 
-demo: deps
+demo: deps-build
 	@$(MAKE) --no-print-directory build
 	$(LUA) examples/quickstart.lua
 
@@ -231,8 +271,16 @@ install: build
 	@# itself from the rockspec's install.bin)
 	@if [ -n "$(INST_BINDIR)" ]; then mkdir -p $(INST_BINDIR) && cp bin/vekterdb $(INST_BINDIR)/vekterdb; fi
 
+# the release: vekterdb-$(VK_VERSION)-1.src.rock from vekterdb-$(VK_VERSION)-1.rockspec,
+# with FAISS's C API sources inside (bin/rock.sh), written into ROCK_DIR (the
+# checkout's root unless told): `luarocks install` builds it offline
+VK_VERSION := $(shell sed -n 's/^\#define VK_VERSION "\(.*\)"$$/\1/p' engine/vekterdb.h)
+ROCK_DIR ?= .
+rock: $(FAISS_C_LIB)
+	@sh bin/rock.sh $(VK_VERSION) $(or $(FAISS_C_DIR),$(BUILD)/faiss_c) $(BUILD)/rock $(ROCK_DIR)
+
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/lua* $(BUILD)/ctest $(BUILD)/libvekterdb.a
+	rm -rf $(BUILD)/obj $(BUILD)/lua* $(BUILD)/ctest $(BUILD)/libvekterdb.a $(BUILD)/rock
 
 # parts of the build kept beside the code they serve: optional targets only
 -include spec/support/pg.mk

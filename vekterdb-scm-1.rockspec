@@ -1,9 +1,13 @@
 -- LuaRocks: `luarocks make` in a checkout builds the C engine and the Lua
 -- module with the project's Makefile and installs them into the tree, with
--- the `vekterdb` command-line tool. Nothing is downloaded: the build uses the
--- Debian packages `make deps` installs (FAISS, OpenBLAS, SQLite, libpq, zstd,
--- HDF5) and the FAISS C API library that `make build` leaves in build/faiss_c
--- (BUILD=dir in the environment picks another build folder).
+-- the `vekterdb` command-line tool, for the Lua LuaRocks targets: Lua 5.1,
+-- 5.3, 5.4 (`luarocks --lua-version 5.x make`) or LuaJIT 2.1 (README.md,
+-- Install). The Makefile reads the Lua version from the headers in
+-- LUA_INCDIR. Nothing is downloaded from LuaRocks' servers: the build uses
+-- the Debian packages `make deps-build` installs (FAISS, OpenBLAS, SQLite,
+-- libpq, zstd, HDF5) and builds FAISS's C API from Debian's faiss source
+-- into build/faiss_c once (BUILD=dir in the environment picks another build
+-- folder). vekterdb-<version>-1.rockspec is the released version's (`make rock`).
 rockspec_format = "3.0"
 package = "vekterdb"
 version = "scm-1"
@@ -25,8 +29,12 @@ ann-benchmarks HDF5 files, and the `vekterdb` command-line tool.
   labels = { "database", "vector", "faiss", "ann", "sqlite" },
 }
 
+-- built and tested on Lua 5.1, 5.3, 5.4 and LuaJIT 2.1 (which LuaRocks
+-- counts as 5.1); not Lua 5.2. db:save() and vekterdb.load() also need the
+-- lua-cjson module, left out here so that an install works offline
+-- (Debian: lua-cjson; or `luarocks install lua-cjson`).
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, < 5.5, ~= 5.2",
 }
 
 build = {

@@ -77,26 +77,23 @@ local function process_alive(pid)
   return pid and run("kill -0 " .. pid)
 end
 
--- the example configuration with this test's paths; each replaced text must
--- be found exactly once, so the test notices when the example changes shape
-local function render_config(opts)
-  local text = assert(read_file("examples/openresty/nginx.conf"))
-  local function sub(from, to)
-    local n
-    text, n = text:gsub(from, function() return to end)
-    assert(n == 1, "examples/openresty/nginx.conf: expected one match of " .. from .. ", found " .. n)
+-- the example set up under prefix by its own generator
+-- (examples/openresty/setup.lua, which `make openresty-example` runs) with
+-- this test's data, port and worker count; --conf-only rewrites nginx.conf
+local LUA = os.getenv("LUA") or "lua5.4"
+local function setup_example(opts)
+  local cmd = { NO_PRELOAD .. LUA, "examples/openresty/setup.lua", "--prefix", sh_quote(opts.prefix),
+    "--config", sh_quote(opts.config), "--url", sh_quote(opts.url), "--listen", "127.0.0.1:" .. opts.port,
+    "--workers", WORKERS, "--reload-interval", 1 }
+  if opts.core then
+    cmd[#cmd + 1] = "--core " .. sh_quote(opts.core)
+  else
+    cmd[#cmd + 1] = "--conf-only"
   end
-  sub("/srv/vekterdb/run/nginx%.pid", opts.prefix .. "/nginx.pid")
-  sub("/srv/vekterdb/run/error%.log", opts.prefix .. "/error.log")
-  sub("/srv/vekterdb/run/body", opts.prefix .. "/body")
-  sub("\"/srv/vekterdb/items%.json\"", string.format("%q", opts.config))
-  sub("\"sqlite:////srv/vekterdb/items%.sqlite%?mode=ro\"", string.format("%q", opts.url))
-  sub("listen 127%.0%.0%.1:8080;", "listen 127.0.0.1:" .. opts.port .. ";")
-  sub("worker_processes auto;", "worker_processes " .. WORKERS .. ";")
-  sub("lua_package_path \"[^\"]*\";", string.format("lua_package_path \"%s/lua/?.lua;;\";", opts.prefix))
-  sub("lua_package_cpath \"[^\"]*\";", string.format("lua_package_cpath \"%s/lib/?.so;;\";", opts.prefix))
-  sub("reload_interval = 5,", "reload_interval = 1,")
-  return text
+  local log = opts.prefix .. ".setup.log"
+  local ok = os.execute(table.concat(cmd, " ") .. " > " .. sh_quote(log) .. " 2>&1")
+  assert(ok == true or ok == 0, "setup.lua failed: " .. (read_file(log) or ""))
+  return read_file(log)
 end
 
 describe("the OpenResty example #openresty", function()
@@ -150,12 +147,14 @@ describe("the OpenResty example #openresty", function()
       port = free_port()
       base = "http://127.0.0.1:" .. port
       local conf = prefix .. "/nginx.conf"
-      write_file(conf, render_config({ prefix = prefix, config = config, port = port,
-                                       url = "sqlite:///" .. data .. "/items.sqlite?mode=ro" }))
-      os.remove(prefix .. "/nginx.pid")
-      if run(NGINX .. " -p " .. sh_quote(prefix) .. " -c " .. sh_quote(conf)) then
+      setup_example({ prefix = prefix, config = config, port = port,
+                      url = "sqlite:///" .. data .. "/items.sqlite?mode=ro" })
+      os.remove(prefix .. "/run/nginx.pid")
+      -- the command setup.lua prints
+      if run(NGINX .. " -p " .. sh_quote(prefix) .. " -c " .. sh_quote(conf)
+             .. " -e " .. sh_quote(prefix .. "/run/error.log")) then
         for _ = 1, 50 do
-          pid = tonumber(read_file(prefix .. "/nginx.pid") or "")
+          pid = tonumber(read_file(prefix .. "/run/nginx.pid") or "")
           if pid then break end
           run("sleep 0.1")
         end
@@ -167,7 +166,7 @@ describe("the OpenResty example #openresty", function()
         end
         stop_nginx()
       end
-      local log = read_file(prefix .. "/error.log") or ""
+      local log = read_file(prefix .. "/run/error.log") or ""
       if not log:find("Address already in use", 1, true) or attempt == 3 then
         error("nginx did not start; error.log:\n" .. log)
       end
@@ -191,17 +190,20 @@ describe("the OpenResty example #openresty", function()
     p:close()
     assert(dir and dir ~= "", "mktemp -d failed")
     prefix, data = dir .. "/nginx", dir .. "/data"
-    assert(run("mkdir -p " .. sh_quote(prefix .. "/lua/vekterdb") .. " " .. sh_quote(prefix .. "/lib/vekterdb")
-      .. " " .. sh_quote(data) .. " " .. sh_quote(dir .. "/client")))
+    assert(run("mkdir -p " .. sh_quote(data) .. " " .. sh_quote(dir .. "/client")))
+    config = data .. "/items.json"
 
-    -- the code nginx loads: the LuaJIT build and the Lua files, copied so
-    -- that the workers' user can read them wherever the checkout lives
+    -- the code nginx loads: the LuaJIT build and the Lua files, copied by
+    -- the example's setup, so that the workers' user can read them wherever
+    -- the checkout lives (start_nginx rewrites only nginx.conf)
     local core = luajit_core()
     assert(core and exists(core), "the LuaJIT build of vekterdb.core is missing (" .. tostring(core)
       .. "): run `make luajit`")
-    assert(run("cp " .. sh_quote(core) .. " " .. sh_quote(prefix .. "/lib/vekterdb/core.so")))
-    assert(run("cp lua/vekterdb.lua examples/openresty/vekterdb_http.lua " .. sh_quote(prefix .. "/lua/")))
-    assert(run("cp lua/vekterdb/*.lua " .. sh_quote(prefix .. "/lua/vekterdb/")))
+    local out = setup_example({ prefix = prefix, core = core, config = config, port = free_port(),
+                                url = "sqlite:///" .. data .. "/items.sqlite?mode=ro" })
+    assert.truthy(out:find("nginx -p " .. prefix, 1, true), out)
+    assert(exists(prefix .. "/lib/vekterdb/core.so") and exists(prefix .. "/lua/vekterdb_http.lua")
+      and exists(prefix .. "/lua/vekterdb/where.lua"), "setup.lua did not copy the code")
 
     -- the data: an SQLite file, an IVF index with saved runtime parameters
     rw_url = "sqlite:///" .. data .. "/items.sqlite"
@@ -215,7 +217,6 @@ describe("the OpenResty example #openresty", function()
     index_file = data .. "/items.index"
     w:create_index(index_file, "IVF32,Flat")
     w:set_faiss_runtime_parameters("nprobe=6")
-    config = data .. "/items.json"
     w:save(config)
     w:close()
 
@@ -436,7 +437,7 @@ describe("the OpenResty example #openresty", function()
   it("is still healthy after every bad request, and no worker died", function()
     local code = http("GET", "/health")
     assert.are.equal(200, code)
-    local log = read_file(prefix .. "/error.log") or ""
+    local log = read_file(prefix .. "/run/error.log") or ""
     assert.falsy(log:find("exited on signal", 1, true), log)
     assert.falsy(log:find("[alert]", 1, true), log)
     assert.falsy(log:find("[crit]", 1, true), log)
@@ -483,5 +484,60 @@ describe("the OpenResty example #openresty", function()
       same_neighbors(expected, body.neighbors)
     end
     fresh:close()
+  end)
+end)
+
+-- the generator alone (no nginx needed): runs in make test too
+describe("examples/openresty/setup.lua", function()
+  local function setup_lua(args)
+    local log = H.path("setup.log")
+    local ok = os.execute(NO_PRELOAD .. LUA .. " examples/openresty/setup.lua " .. args .. " > " .. sh_quote(log) .. " 2>&1")
+    return ok == true or ok == 0, read_file(log) or ""
+  end
+
+  it("writes nginx.conf for the prefix named, every value filled in", function()
+    local prefix = H.path("srv")
+    local ok, out = setup_lua("--prefix " .. sh_quote(prefix) .. " --conf-only --listen 127.0.0.1:9123 --workers 3")
+    assert(ok, out)
+    local conf = assert(read_file(prefix .. "/nginx.conf"))
+    assert.falsy(conf:find("{{[%w_]+}}"), conf)
+    assert.falsy(conf:find("/srv/vekterdb", 1, true), conf)
+    for _, want in ipairs({ 'pid "' .. prefix .. '/run/nginx.pid";', 'error_log "' .. prefix .. '/run/error.log" warn;',
+                            'client_body_temp_path "' .. prefix .. '/run/body";',
+                            'lua_package_path "' .. prefix .. '/lua/?.lua;;";',
+                            'lua_package_cpath "' .. prefix .. '/lib/?.so;;";',
+                            'config = "' .. prefix .. '/data/items.json",',
+                            'url = "sqlite:///' .. prefix .. '/data/items.sqlite?mode=ro",',
+                            "listen 127.0.0.1:9123;", "worker_processes 3;", "user www-data;",
+                            "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;" }) do
+      assert.truthy(conf:find(want, 1, true), "missing " .. want .. " in\n" .. conf)
+    end
+    assert.truthy(out:find("nginx -p " .. prefix .. " -c " .. prefix .. "/nginx.conf", 1, true), out)
+    assert.truthy(exists(prefix .. "/run") and exists(prefix .. "/data"))
+  end)
+
+  it("leaves the load_module lines out for OpenResty", function()
+    local prefix = H.path("srv")
+    local ok, out = setup_lua("--prefix " .. sh_quote(prefix) .. " --conf-only --openresty")
+    assert(ok, out)
+    assert.falsy(read_file(prefix .. "/nginx.conf"):find("load_module", 1, true))
+  end)
+
+  it("refuses a prefix nginx's syntax would misread, and unknown options", function()
+    local ok, out = setup_lua("--prefix '/tmp/a b' --conf-only")
+    assert.is_false(ok)
+    assert.truthy(out:find("must not hold spaces", 1, true), out)
+    ok, out = setup_lua("--prefix /tmp/x --colour blue")
+    assert.is_false(ok)
+    assert.truthy(out:find("unknown argument '--colour'", 1, true), out)
+    ok, out = setup_lua("--conf-only")
+    assert.is_false(ok)
+    assert.truthy(out:find("--prefix DIR is required", 1, true), out)
+  end)
+
+  it("refuses a missing LuaJIT build, saying how to make it", function()
+    local ok, out = setup_lua("--prefix " .. sh_quote(H.path("srv")) .. " --core /nonexistent/core.so")
+    assert.is_false(ok)
+    assert.truthy(out:find("make luajit", 1, true), out)
   end)
 end)

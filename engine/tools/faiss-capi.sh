@@ -2,11 +2,15 @@
 # Builds FAISS's C API (c_api/*.cpp) into a static library, from Debian's
 # faiss source package of the same version as the installed libfaiss-dev.
 # Debian ships the C API's headers but not the library compiled from them.
-# The source is fetched with a private apt list: the system's apt sources
-# are left alone.
-#   usage: faiss-capi.sh BUILD_DIR
+# The source comes from FAISS_VENDOR (the .src.rock carries Debian's source
+# tarballs there: `make rock`, so its install needs no network) when they are
+# the installed version's; otherwise it is fetched with a private apt list:
+# the system's apt sources are left alone.  Either way BUILD_DIR/src then
+# holds the unpacked tree and Debian's patches, which faiss-avx2.sh builds.
+#   usage: [FAISS_VENDOR=dir] faiss-capi.sh BUILD_DIR
 set -eu
 out=${1:?usage: faiss-capi.sh BUILD_DIR}
+vendor=${FAISS_VENDOR:-vendor}
 lib="$out/libfaiss_c.a"
 [ -f "$lib" ] && exit 0
 mkdir -p "$out"
@@ -14,7 +18,19 @@ out=$(cd "$out" && pwd)
 ver=$(dpkg-query -W -f '${source:Version}' libfaiss-dev)
 upstream=${ver%%-*}
 src="$out/src"
-if [ ! -d "$src/faiss-$upstream/c_api" ]; then
+from="Debian's source package"
+if [ ! -d "$src/faiss-$upstream/c_api" ] && [ -f "$vendor/faiss_$upstream.orig.tar.gz" ] &&
+    [ -f "$vendor/faiss_$ver.debian.tar.xz" ]; then
+    mkdir -p "$src"
+    cp "$vendor/faiss_$upstream.orig.tar.gz" "$vendor/faiss_$ver.debian.tar.xz" "$src/"
+    tar -xzf "$src/faiss_$upstream.orig.tar.gz" -C "$src"
+    from="the bundled source ($vendor/faiss_$upstream.orig.tar.gz)"
+elif [ ! -d "$src/faiss-$upstream/c_api" ]; then
+    for d in "$vendor"/faiss_*.orig.tar.gz; do
+        if [ -f "$d" ]; then
+            echo "faiss-capi.sh: $d is not the installed libfaiss-dev's version ($ver): fetching its source" >&2
+        fi
+    done
     apt="$out/apt"
     mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$src"
     # the binary suites' URIs, turned into deb-src lines
@@ -43,4 +59,4 @@ done
 wait
 ar rcs "$lib.tmp" "$obj"/*.o
 mv "$lib.tmp" "$lib"
-echo "built $lib from faiss $ver"
+echo "built $lib from faiss $ver, $from"

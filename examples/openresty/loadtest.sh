@@ -30,27 +30,18 @@ if [ ! -f "$db/queries.jsonl" ]; then
         lua5.4 examples/openresty/loadtest_build.lua "$DATA" "$db"
 fi
 
-# the example configuration with this run's paths, port and worker count
+# the example set up by its own generator with this run's paths, port and
+# worker count
 prefix=$(mktemp -d)
 chmod 755 "$prefix"
-mkdir -p "$prefix/lua/vekterdb" "$prefix/lib/vekterdb"
-cp "$core" "$prefix/lib/vekterdb/core.so"
-cp lua/vekterdb.lua examples/openresty/vekterdb_http.lua "$prefix/lua/"
-cp lua/vekterdb/*.lua "$prefix/lua/vekterdb/"
 port=$(awk 'BEGIN { srand(); print 20000 + int(rand() * 30000) }')
-sed -e "s|/srv/vekterdb/run|$prefix|g" \
-    -e "s|/srv/vekterdb/items.json|$db/items.json|" \
-    -e "s|sqlite:////srv/vekterdb/items.sqlite|sqlite:///$db/items.sqlite|" \
-    -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$port;|" \
-    -e "s|worker_processes auto;|worker_processes $WORKERS;|" \
-    -e "s|lua_package_path \"[^\"]*\";|lua_package_path \"$prefix/lua/?.lua;;\";|" \
-    -e "s|lua_package_cpath \"[^\"]*\";|lua_package_cpath \"$prefix/lib/?.so;;\";|" \
-    examples/openresty/nginx.conf > "$prefix/nginx.conf"
+lua5.4 examples/openresty/setup.lua --prefix "$prefix" --core "$core" --config "$db/items.json" \
+    --url "sqlite:///$db/items.sqlite?mode=ro" --listen "127.0.0.1:$port" --workers "$WORKERS" > /dev/null
 if [ "$(id -u)" = 0 ]; then chown -R www-data: "$prefix" "$work"; fi
 
 stop() {
-    if [ -f "$prefix/nginx.pid" ]; then
-        pid=$(cat "$prefix/nginx.pid")
+    if [ -f "$prefix/run/nginx.pid" ]; then
+        pid=$(cat "$prefix/run/nginx.pid")
         kill -QUIT "$pid" 2>/dev/null || true
         i=0
         while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -61,12 +52,12 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-nginx -p "$prefix" -c "$prefix/nginx.conf"
+nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/run/error.log"
 url=http://127.0.0.1:$port
 i=0
 until curl -sf "$url/health" >/dev/null; do
     i=$((i + 1))
-    [ $i -lt 300 ] || { cat "$prefix/error.log"; exit 1; }
+    [ $i -lt 300 ] || { cat "$prefix/run/error.log"; exit 1; }
     sleep 0.1
 done
 curl -s "$url/health"
@@ -102,4 +93,4 @@ if [ -n "${LOADTEST_JSON:-}" ]; then
         END { print "]}" }' > "$LOADTEST_JSON"
     echo "figures written to $LOADTEST_JSON"
 fi
-if grep -E 'exited on signal|\[alert\]|\[crit\]' "$prefix/error.log"; then exit 1; fi
+if grep -E 'exited on signal|\[alert\]|\[crit\]' "$prefix/run/error.log"; then exit 1; fi

@@ -1,6 +1,7 @@
 # examples/openresty/openresty.mk: the LuaJIT flavour of vekterdb.core
 # (for nginx's lua module and OpenResty) and what the example and its spec need.
 #   make luajit    builds $(BUILD)/luajit/vekterdb/core.so from the same bindings/*.c
+#   make openresty-example PREFIX=dir   sets the example up under dir
 
 LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 
@@ -8,24 +9,21 @@ LUAJIT_INCDIR ?= /usr/include/luajit-2.1
 # (`make deps-check`); the load test adds wrk
 EXTRA_PACKAGES += wrk
 
-LUAJIT_BIND_OBJ = $(BIND_C:bindings/%.c=$(BUILD)/luajit/obj/%.o)
-LUAJIT_CORE_SO = $(BUILD)/luajit/vekterdb/core.so
+# the Makefile's own build with LuaJIT's headers: $(BUILD)/luajit/vekterdb/core.so
 
-.PHONY: luajit mmap-check bench-load
+.PHONY: luajit openresty-example mmap-check bench-load
 
-luajit: $(LUAJIT_CORE_SO)
+luajit:
+	@$(MAKE) --no-print-directory build LUA_INCDIR=$(LUAJIT_INCDIR)
 
-DEPS += $(LUAJIT_BIND_OBJ:=.d) $(BUILD)/mmap_check.d
+# the example set up under PREFIX: the code, the LuaJIT module and nginx.conf
+# rendered from nginx.conf.in (examples/openresty/setup.lua, whose options
+# OPENRESTY_OPTS passes: --listen, --workers, --config, --url, --openresty, ...)
+openresty-example: luajit
+	@test -n "$(PREFIX)" || { echo "usage: make openresty-example PREFIX=/some/dir [OPENRESTY_OPTS='--listen 127.0.0.1:9000']" >&2; exit 2; }
+	@$(LUA) examples/openresty/setup.lua --prefix "$(PREFIX)" --core "$(BUILD)/luajit/vekterdb/core.so" $(OPENRESTY_OPTS)
 
-$(BUILD)/luajit/obj/%.o: bindings/%.c $(BUILD)/luajit/obj/%.o.d
-	@mkdir -p $(dir $@)
-	@echo "  CC      $< (LuaJIT)"
-	@$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(LUAJIT_INCDIR) -fvisibility=hidden -c $< -o $@ && touch $@
-
-$(LUAJIT_CORE_SO): $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(FAISS_C_LIB)
-	@mkdir -p $(dir $@)
-	@echo "  LINK    $@"
-	@$(CC) $(LIBFLAG) -o $@ $(LUAJIT_BIND_OBJ) $(ENGINE_LIB) $(LIBS)
+DEPS += $(BUILD)/mmap_check.d
 
 # which index types FAISS maps instead of copying (see README.md)
 $(BUILD)/mmap_check: examples/openresty/mmap_check.c $(BUILD)/mmap_check.d $(FAISS_C_LIB)
