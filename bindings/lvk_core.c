@@ -203,8 +203,10 @@ static int err_index(lua_State *L)
 static int c_error(lua_State *L)
 {
     const char *code = luaL_checkstring(L, 1);
-    const char *msg = luaL_checkstring(L, 2);
-    lvk_pusherror(L, code, luaL_optstring(L, 3, NULL), msg);
+    luaL_checkstring(L, 2);
+    lvk_pusherror(L, code, luaL_optstring(L, 3, NULL), "");
+    lua_pushvalue(L, 2);   /* the message as given: it may hold NUL bytes */
+    lua_setfield(L, -2, "message");
     return 1;
 }
 

@@ -304,6 +304,10 @@ describe("error values", function()
     assert.has_error(function() db:search({ 1, 2, 3, 4 }, 1) end,
       "search: no FAISS index: create_index or attach one first")
     assert.is_false(vekterdb.is_error("search: no FAISS index"))
+    -- a message keeps every byte of what it quotes, NUL included
+    local ok, nul = pcall(db.select, db, db.Record.idx:eq(1), "a\0b")
+    assert.is_false(ok)
+    assert.are.equal("select: table " .. db.table_name .. " has no column 'a\0b'", tostring(nul))
     db:close()
   end)
 
