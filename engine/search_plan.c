@@ -1099,7 +1099,11 @@ int vk_plan_candidates(vk_db *db, const float *q, i64 nq, i64 kk, const vk_searc
             double est = e && e->share > 0 ? e->share * (double)p.ntotal : (double)p.ntotal;
             if (chosen == VK_PLAN_CHECK && e &&
                 (p.f->loaded || e->spent * VK_FILTER_CANDIDATE_COST >= est))
-                chosen = VK_PLAN_SELECTOR;
+                /* HNSW under a selector explores efSearch nodes of which
+                 * only the share matching can be results: its recall falls
+                 * with the share.  Asking it for 2k/share neighbors and
+                 * keeping those in the bitmap keeps the recall of CHECK */
+                chosen = vk_faiss_kind(p.fi) == VK_FAISS_HNSW ? VK_PLAN_WIDEN : VK_PLAN_SELECTOR;
         }
         p.hint = e ? e->share : 0;
         if (chosen == VK_PLAN_EXACT) {
