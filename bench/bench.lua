@@ -759,12 +759,12 @@ if #filtered_rows > 0 then
   p("queries unfiltered, the baseline; vs plain: q/s over the baseline's at the same k_extra (target >= 0.5),")
   p("dR@10: recall@10 minus the baseline's (target >= -0.02); the planner reuses what a filter read while the")
   p("table is unchanged (docs/filtered-search.md)")
-  p("| %-6s | %7s | %-20s | %7s | %8s | %7s | %8s | %7s | %-28s |", "sel", "matches", "method", "R@10",
+  p("| %-6s | %7s | %-21s | %7s | %8s | %7s | %8s | %7s | %-28s |", "sel", "matches", "method", "R@10",
     "returned", "q/s", "vs plain", "dR@10", "plans")
-  p("|%s|%s|%s|%s|%s|%s|%s|%s|%s|", ("-"):rep(8), ("-"):rep(9), ("-"):rep(22), ("-"):rep(9), ("-"):rep(10),
+  p("|%s|%s|%s|%s|%s|%s|%s|%s|%s|", ("-"):rep(8), ("-"):rep(9), ("-"):rep(23), ("-"):rep(9), ("-"):rep(10),
     ("-"):rep(9), ("-"):rep(10), ("-"):rep(9), ("-"):rep(30))
   for _, r in ipairs(filtered_rows) do
-    p("| %-6s | %7d | %-20s | %7.4f | %8.2f | %7.0f | %8s | %7s | %-28s |", string.format("%g%%", r.selectivity * 100),
+    p("| %-6s | %7d | %-21s | %7.4f | %8.2f | %7.0f | %8s | %7s | %-28s |", string.format("%g%%", r.selectivity * 100),
       r.matches, r.method, r.recall10, r.returned, r.qps,
       r.vs_plain and string.format("%.2f", r.vs_plain) or "", r.recall_vs_plain and string.format("%+.4f", r.recall_vs_plain) or "",
       r.plans)
