@@ -124,4 +124,24 @@ describe("a filter used again", function()
     assert.are.equal(N, idxs(db:search(vecs[8], 1, "idx", { filter = broad }))[1])
     b:close()
   end)
+
+  it("sees another process's update and delete at the next search", function()
+    local narrow = db.Record.bucket:eq(7)
+    local function top(q, f) return idxs(db:search(q, 1, "idx", { filter = f })) [1] end
+    -- another process runs one change on the table
+    local lua = os.getenv("VEKTERDB_TEST_LUA") or "lua5.4"
+    local function other(code)
+      local script = ('local v = require "vekterdb"; local b = v.new(%q, { url = %q }); %s; b:close()')
+                       :format(name, url, code)
+      local out = H.sh(lua .. " -e " .. H.sh_quote(script) .. " 2>&1; echo rc=$?")
+      assert(out:find("rc=0", 1, true), out)
+    end
+    for _ = 1, 5 do assert.are_not.equal(8, top(vecs[8], narrow)) end
+    other("b:update(b.Record.idx:eq(8), { bucket = 7 })")
+    assert.are.equal(8, top(vecs[8], narrow))
+    for _ = 1, 5 do assert.are.equal(8, top(vecs[8], narrow)) end
+    other("b:delete(b.Record.idx:eq(8))")
+    assert.are_not.equal(8, top(vecs[8], narrow))
+    assert.are.equal(10, #db:search(vecs[8], 10, "idx", { filter = narrow })[1].neighbors)
+  end)
 end)
