@@ -44,6 +44,156 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* ---------- what a filter read, kept while the table is unchanged ---------- */
+
+/* A filter used again (same where-clause, same values) on a table no one
+ * changed since reuses what the last call read: its count, the matching ids
+ * and their bitmap (SELECTOR), the matches' vectors (EXACT).  "Unchanged" is
+ * a stamp read before the filter runs: on SQLite the connection's own
+ * changes (total_changes()) and the commits of every other connection
+ * (PRAGMA data_version); on PostgreSQL the current snapshot, which moves
+ * whenever any transaction that wrote commits or starts writing.  Reading the
+ * stamp first makes a write that lands while the filter runs change the next
+ * stamp, so nothing read after a write is labelled as read before it.  No
+ * stamp (another driver, a handle inside its own write transaction): no
+ * reuse.  The share of FAISS's candidates that matched is kept as a hint for
+ * the size of the next call's first round, whatever the stamp: it only
+ * decides how many candidates are asked for, never which ones are allowed. */
+
+typedef struct fset {
+    int refs;
+    i64 *ids;               /* SELECTOR: sorted; EXACT: in the order read */
+    i64 nids;
+    unsigned char *bits;    /* SELECTOR: bit per idx below nbits */
+    i64 nbits;
+    float *vecs;            /* EXACT: nids x d */
+    i64 d;
+} fset;
+
+static void fset_release(fset *s)
+{
+    if (!s || --s->refs > 0)
+        return;
+    free(s->ids);
+    free(s->bits);
+    free(s->vecs);
+    free(s);
+}
+
+#define FCACHE_SLOTS 8
+
+typedef struct fentry {
+    char *ident;            /* where-clause and values, serialized; NULL: free */
+    size_t nident;
+    char *stamp;            /* what n and the sets were read at, or NULL */
+    i64 n;                  /* the count (up to VK_FILTER_EXACT_MAX + 1) */
+    fset *lset, *xset;      /* matching ids (SELECTOR), matches' vectors (EXACT) */
+    double share;           /* last estimate of the filter's share, 0: none */
+    double spent;           /* candidates the database checked since stamp */
+    i64 tick;
+} fentry;
+
+typedef struct fcache {
+    fentry e[FCACHE_SLOTS];
+    i64 tick;
+} fcache;
+
+static void fentry_forget(fentry *e)
+{
+    free(e->stamp);
+    e->stamp = NULL;
+    fset_release(e->lset);
+    fset_release(e->xset);
+    e->lset = e->xset = NULL;
+    e->n = -1;
+    e->spent = 0;
+}
+
+static void fcache_free(void *v)
+{
+    fcache *c = v;
+    if (!c)
+        return;
+    for (int i = 0; i < FCACHE_SLOTS; i++) {
+        fentry_forget(&c->e[i]);
+        free(c->e[i].ident);
+    }
+    free(c);
+}
+
+static fentry *fcache_find(vk_db *db, const char *ident, size_t nident)
+{
+    fcache *c = db->scache;
+    for (int i = 0; c && i < FCACHE_SLOTS; i++)
+        if (c->e[i].ident && c->e[i].nident == nident && !memcmp(c->e[i].ident, ident, nident)) {
+            c->e[i].tick = ++c->tick;
+            return &c->e[i];
+        }
+    return NULL;
+}
+
+/* the entry of ident, made (in a free or the least recently used slot) when
+ * missing; NULL when out of memory */
+static fentry *fcache_entry(vk_db *db, const char *ident, size_t nident)
+{
+    fentry *e = fcache_find(db, ident, nident);
+    if (e)
+        return e;
+    if (!db->scache) {
+        if (!(db->scache = vk_calloc(1, sizeof(fcache))))
+            return NULL;
+        db->scache_free = fcache_free;
+    }
+    fcache *c = db->scache;
+    e = &c->e[0];
+    for (int i = 0; i < FCACHE_SLOTS; i++)
+        if (!c->e[i].ident || c->e[i].tick < e->tick)
+            e = &c->e[i];
+    char *id = vk_malloc(nident + 1);
+    if (!id)
+        return NULL;
+    memcpy(id, ident, nident);
+    fentry_forget(e);
+    free(e->ident);
+    e->ident = id;
+    e->nident = nident;
+    e->share = 0;
+    e->tick = ++c->tick;
+    return e;
+}
+
+/* the table's data stamp (see above), or *out = NULL when there is none */
+static int data_stamp(vk_db *db, char **out)
+{
+    *out = NULL;
+    const char *sql = NULL;
+    if (db->in_txn)
+        return VK_OK;
+    if (!strcmp(db->drv->name, "sqlite") && !db->schema)
+        sql = "SELECT total_changes() || '/' || data_version FROM pragma_data_version";
+    else if (!strcmp(db->drv->name, "postgresql"))
+        sql = "SELECT CASE WHEN txid_current_if_assigned() IS NULL "
+              "THEN txid_current_snapshot()::text END";
+    if (!sql)
+        return VK_OK;
+    vk_stmt *st;
+    int rc = db->drv->query(db, sql, NULL, 0, &st);
+    if (rc)
+        return rc;
+    vk_value v;
+    int r = db->drv->next(st, &v, 1);
+    if (r == 1 && v.type == VK_TEXT && v.len > 0) {
+        if ((*out = vk_malloc(v.len + 1))) {
+            memcpy(*out, v.s, v.len);
+            (*out)[v.len] = '\0';
+        } else {
+            rc = VK_ENOMEM;
+        }
+    }
+    db->drv->finish(st);
+    return rc ? rc : r < 0 ? r : VK_OK;
+}
+
 /* ---------- the filter ---------- */
 
 struct vk_filter {
@@ -60,7 +210,55 @@ struct vk_filter {
     unsigned char *bits;    /* bit per idx below nbits */
     i64 nbits;
     char *check_sql[7];     /* per size of check_sizes (7), built once */
+    char *ident;            /* where-clause and values, serialized (the cache's key) */
+    size_t nident;
+    char *stamp;            /* the table's stamp before it ran; NULL: no reuse */
+    fset *lset;             /* owns ids and bits when shared with the cache */
+    fset *xset;             /* EXACT: the matches' vectors, from the cache */
+    i64 checked;            /* candidates the database checked in this call */
 };
+
+/* the filter's cache entry, while it still holds what was read at the
+ * filter's stamp */
+static fentry *filter_entry(vk_filter *f)
+{
+    if (!f->stamp)
+        return NULL;
+    fentry *e = fcache_find(f->db, f->ident, f->nident);
+    return e && e->stamp && !strcmp(e->stamp, f->stamp) ? e : NULL;
+}
+
+/* where-clause and values as one byte string */
+static int filter_ident(vk_filter *f)
+{
+    vk_buf b = {0};
+    int rc = vk_buf_adds(&b, "w:");
+    if (rc == VK_OK)
+        rc = vk_buf_adds(&b, f->where ? f->where : "");
+    for (int i = 0; rc == VK_OK && i < f->nparams; i++) {
+        const vk_value *v = &f->params[i];
+        /* a NUL ends the where-clause text; lengths keep values apart */
+        rc = vk_buf_add(&b, "", 1);
+        if (rc == VK_OK)
+            rc = vk_buf_printf(&b, "%d:", (int)v->type);
+        if (rc == VK_OK && (v->type == VK_INT || v->type == VK_BOOL))
+            rc = vk_buf_printf(&b, "%lld", (long long)v->i);
+        else if (rc == VK_OK && v->type == VK_REAL)
+            rc = vk_buf_printf(&b, "%a", v->r);
+        else if (rc == VK_OK && (v->type == VK_TEXT || v->type == VK_BLOB)) {
+            rc = vk_buf_printf(&b, "%zu:", v->len);
+            if (rc == VK_OK && v->len)
+                rc = vk_buf_add(&b, v->s, v->len);
+        }
+    }
+    if (rc) {
+        vk_buf_free(&b);
+        return VK_ENOMEM;
+    }
+    f->ident = b.p;
+    f->nident = b.len;
+    return VK_OK;
+}
 
 int vk_filter_new(vk_db *db, const char *where_sql, const vk_value *params, int nparams,
                   vk_filter **out)
@@ -92,6 +290,28 @@ int vk_filter_new(vk_db *db, const char *where_sql, const vk_value *params, int 
         }
     }
     f->nparams = nparams;
+    if (rc == VK_OK)
+        rc = filter_ident(f);
+    if (rc == VK_OK && (rc = data_stamp(db, &f->stamp)) != VK_OK && rc != VK_ENOMEM)
+        vk_fail_context("cannot read the table's change stamp");
+    fentry *e = rc == VK_OK && f->stamp ? fcache_entry(db, f->ident, f->nident) : NULL;
+    if (e && e->stamp && !strcmp(e->stamp, f->stamp) && e->n >= 0) {
+        /* unchanged since the last call: what it read holds */
+        f->n = e->n;
+        if (e->lset) {
+            f->lset = e->lset;
+            f->lset->refs++;
+            f->ids = f->lset->ids;
+            f->nids = f->n = f->lset->nids;
+            f->bits = f->lset->bits;
+            f->nbits = f->lset->nbits;
+            f->loaded = 1;
+        }
+        if ((f->xset = e->xset))
+            f->xset->refs++;
+        *out = f;
+        return VK_OK;
+    }
     vk_buf sql = {0};
     if (rc == VK_OK &&
         (rc = vk_buf_printf(&sql, "SELECT COUNT(*) FROM (SELECT 1 FROM %s WHERE (%s) LIMIT %d) "
@@ -102,6 +322,11 @@ int vk_filter_new(vk_db *db, const char *where_sql, const vk_value *params, int 
     if (rc) {
         vk_filter_free(f);
         return rc == VK_ENOMEM ? rc : vk_fail_context("cannot evaluate the filter");
+    }
+    if (e) {
+        fentry_forget(e);
+        if ((e->stamp = vk_strdup(f->stamp)))
+            e->n = f->n;
     }
     *out = f;
     return VK_OK;
@@ -121,8 +346,15 @@ void vk_filter_free(vk_filter *f)
     free(f->where);
     free(f->params);
     free(f->bytes);
-    free(f->ids);
-    free(f->bits);
+    if (f->lset) {
+        fset_release(f->lset);
+    } else {
+        free(f->ids);
+        free(f->bits);
+    }
+    fset_release(f->xset);
+    free(f->ident);
+    free(f->stamp);
     for (int i = 0; i < 7; i++)
         free(f->check_sql[i]);
     free(f);
@@ -184,6 +416,13 @@ static int filter_load(vk_filter *f)
         return rc == VK_ENOMEM ? rc : vk_fail_context("cannot evaluate the filter");
     f->nids = f->n = n;
     f->loaded = 1;
+    fentry *e = filter_entry(f);
+    if (e && !e->lset && (e->lset = vk_calloc(1, sizeof(fset)))) {
+        /* shared from now on: the cache keeps it for the next call */
+        *e->lset = (fset){.refs = 2, .ids = f->ids, .nids = f->nids, .bits = f->bits,
+                          .nbits = f->nbits};
+        f->lset = e->lset;
+    }
     return VK_OK;
 }
 
@@ -212,6 +451,7 @@ static int filter_check(vk_filter *f, const i64 *cand, i64 n, i64 *ok, i64 *nok)
     if (f->nparams)
         memcpy(p, f->params, sizeof(vk_value) * (size_t)f->nparams);
     int rc = VK_OK;
+    f->checked += n;
     for (i64 s = 0; rc == VK_OK && s < n;) {
         i64 m = n - s < 1024 ? n - s : 1024;
         size_t at = 0;
@@ -282,6 +522,7 @@ typedef struct plan {
     i64 need;               /* members a query should get: min(kk, avail) */
     i64 *labels;            /* nq x kk */
     vk_search_stats *st;
+    double hint;            /* CHECK: the filter's share seen by the last call, 0 */
 } plan;
 
 static int in_sorted(const i64 *ids, i64 n, i64 id)
@@ -492,6 +733,8 @@ static int exact_by_query(plan *p, const i64 *qs, i64 nqs)
     i64 *ids = rc ? NULL : vk_malloc(sizeof(i64) * EXACT_SLICE);
     if (rc == VK_OK && (!vecs || !ids))
         rc = VK_ENOMEM;
+    /* kept for the next call while the table stays unchanged: few matches */
+    fset *keep = filter_entry(p->f) ? vk_calloc(1, sizeof(fset)) : NULL;
     vk_rows *r;
     while (rc == VK_OK && (rc = vk_cursor_next(c, EXACT_SLICE, &r)) == VK_OK && r) {
         for (i64 i = 0; i < r->nrows; i++)
@@ -499,14 +742,54 @@ static int exact_by_query(plan *p, const i64 *qs, i64 nqs)
         rc = vk_rows_vectors(r, 1, p->d, vecs);
         if (rc == VK_OK)
             scan_add(&sc, ids, vecs, NULL, r->nrows);
+        if (rc == VK_OK && keep) {
+            i64 n = keep->nids + r->nrows;
+            i64 *ki = n <= 2 * VK_FILTER_EXACT_MAX ? vk_realloc(keep->ids, sizeof(i64) * (size_t)n) : NULL;
+            if (ki)
+                keep->ids = ki;
+            float *kv = ki ? vk_realloc(keep->vecs, sizeof(float) * (size_t)(n * p->d)) : NULL;
+            if (kv) {
+                keep->vecs = kv;
+                memcpy(keep->ids + keep->nids, ids, sizeof(i64) * (size_t)r->nrows);
+                memcpy(keep->vecs + keep->nids * p->d, vecs, sizeof(float) * (size_t)(r->nrows * p->d));
+                keep->nids = n;
+            } else {   /* too many, or no memory: not kept */
+                keep->refs = 1;
+                fset_release(keep);
+                keep = NULL;
+            }
+        }
         vk_rows_free(r);
     }
     vk_cursor_close(c);
     if (rc == VK_OK)
         scan_finish(&sc);
+    fentry *e = rc == VK_OK && keep ? filter_entry(p->f) : NULL;
+    if (e && !e->xset) {
+        keep->refs = 1;
+        keep->d = p->d;
+        e->xset = keep;
+    } else if (keep) {
+        keep->refs = 1;
+        fset_release(keep);
+    }
     scan_free(&sc);
     free(vecs);
     free(ids);
+    return rc;
+}
+
+/* exact neighbors among the filter's matches, from the vectors the last
+ * call read (the table unchanged since) */
+static int exact_cached(plan *p, const i64 *qs, i64 nqs)
+{
+    scan sc;
+    int rc = scan_init(&sc, p, qs, nqs);
+    if (rc == VK_OK) {
+        scan_add(&sc, p->f->xset->ids, p->f->xset->vecs, NULL, p->f->xset->nids);
+        scan_finish(&sc);
+    }
+    scan_free(&sc);
     return rc;
 }
 
@@ -659,6 +942,11 @@ static int widen(plan *p, i64 *todo, i64 *ntodo, int use_sel, int *nosel, int *n
     if (p->check) {
         /* enough for a broad filter, and for a first estimate of its share */
         k = 4 * p->kk > CHECK_FIRST_K ? 4 * p->kk : CHECK_FIRST_K;
+        if (p->hint > 0) {
+            /* the last call's estimate: one round where it holds */
+            i64 h = k_for(p, p->hint * (double)p->ntotal);
+            k = h > 4 * p->kk ? h : 4 * p->kk;
+        }
         k = k < p->ntotal ? k : p->ntotal;
     }
     else if (!filtered_by_faiss && p->need > 0)
@@ -801,12 +1089,28 @@ int vk_plan_candidates(vk_db *db, const float *q, i64 nq, i64 kk, const vk_searc
         i64 known = vk_filter_count(p.f);   /* -1: more than VK_FILTER_EXACT_MAX */
         st->matches = known;
         chosen = o->filter_plan;
-        if (!chosen || known == 0)
-            chosen = known >= 0 ? VK_PLAN_EXACT : kk > VK_FILTER_EXACT_MAX ? VK_PLAN_SELECTOR
-                                                                             : VK_PLAN_CHECK;
+        fentry *e = filter_entry(p.f);
+        if (!chosen || known == 0) {
+            chosen = known >= 0 && known <= VK_FILTER_EXACT_MAX ? VK_PLAN_EXACT
+                     : kk > VK_FILTER_EXACT_MAX                  ? VK_PLAN_SELECTOR
+                                                                 : VK_PLAN_CHECK;
+            /* the table unchanged: its ids already read, or checking
+             * candidates already cost as much as reading them would */
+            double est = e && e->share > 0 ? e->share * (double)p.ntotal : (double)p.ntotal;
+            if (chosen == VK_PLAN_CHECK && e &&
+                (p.f->loaded || e->spent * VK_FILTER_CANDIDATE_COST >= est))
+                /* HNSW under a selector explores efSearch nodes of which
+                 * only the share matching can be results: its recall falls
+                 * with the share.  Asking it for 2k/share neighbors and
+                 * keeping those in the bitmap keeps the recall of CHECK */
+                chosen = vk_faiss_kind(p.fi) == VK_FAISS_HNSW ? VK_PLAN_WIDEN : VK_PLAN_SELECTOR;
+        }
+        p.hint = e ? e->share : 0;
         if (chosen == VK_PLAN_EXACT) {
             st->plan = VK_PLAN_EXACT;
-            rc = known != 0 ? exact_by_query(&p, todo, nq) : VK_OK;
+            if (known != 0)
+                rc = p.f->xset && p.f->xset->d == p.d ? exact_cached(&p, todo, nq)
+                                                      : exact_by_query(&p, todo, nq);
         } else if (chosen == VK_PLAN_CHECK) {
             /* FAISS skips deleted ids; the database checks the rest */
             p.check = 1;
@@ -836,6 +1140,16 @@ int vk_plan_candidates(vk_db *db, const float *q, i64 nq, i64 kk, const vk_searc
         } else if (rc == VK_OK) {
             rc = search_faiss(&p, todo, nq, VK_PLAN_SELECTOR);
         }
+    }
+    fentry *e = rc == VK_OK && p.f ? filter_entry(p.f) : NULL;
+    if (e) {
+        /* what the next call with this filter starts from */
+        if (st->estimated > 0 && p.ntotal > 0)
+            e->share = (double)st->estimated / (double)p.ntotal;
+        else if (p.f->loaded && p.ntotal > 0)
+            e->share = (double)p.f->nids / (double)p.ntotal;
+        e->spent += (double)p.f->checked;
+        p.f->checked = 0;
     }
     free(todo);
     free(p.own);

@@ -41,6 +41,8 @@ void vk_db_close(vk_db *db)
         db->drv->disconnect(db);
     vk_index_release(db->index);
     vk_tomb_free(db);
+    if (db->scache_free)
+        db->scache_free(db->scache);
     free(db->index_path);
     free(db->purged);
     free(db->params);

@@ -88,6 +88,10 @@ struct vk_db {
     unsigned char *purged;       /* deleted ids it no longer holds (bitmap) */
     i64 npurged;                 /* bits allocated in purged */
     char *params;                /* runtime parameters set on the handle ("a=1,b=2") */
+    /* search (search_plan.c): what filters read, reused while the table is
+     * unchanged; freed through scache_free (set by its owner) at close */
+    void *scache;
+    void (*scache_free)(void *scache);
 };
 
 /* ---------- transactions and small queries (store_sql.c) ---------- */
