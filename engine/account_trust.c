@@ -14,7 +14,12 @@
  * Saving: the temporary file is written and synced, its digest recorded and
  * committed, and only then renamed over the old file; rows for the same
  * file name older than the new one are removed after the rename.  A crash
- * at any point leaves the file on disk with its digest recorded.
+ * at any point leaves the file on disk with its digest recorded.  Savers of
+ * one file name take turns for the rename and the removal (the table's
+ * writer lock, in a second transaction), and a saver whose digest is no
+ * longer the newest recorded for the name does not rename at all: two
+ * processes saving at once can never leave on disk the file whose digest the
+ * other removed.
  *
  * Reading: the file is opened once, hashed, checked, and FAISS reads that
  * open file (vk_index_read_fd), so a file renamed over it in between is not
@@ -100,11 +105,14 @@ typedef struct seal_ctx {
     vk_db *db;
     const char *file;
     i64 seq;
+    int locked;   /* inside the transaction that renames and forgets */
+    int renamed;  /* ours is the newest: renamed over the old file */
 } seal_ctx;
 
 static int seal(void *ud, int fd)
 {
     seal_ctx *c = ud;
+    vk_db *db = c->db;
     unsigned char d[32];
     char hex[65];
     i64 bytes;
@@ -112,7 +120,30 @@ static int seal(void *ud, int fd)
     if (rc)
         return rc;
     to_hex(d, hex);
-    return record(c->db, c->file, hex, bytes, vk_index_ntotal(c->db->index), &c->seq);
+    if ((rc = record(db, c->file, hex, bytes, vk_index_ntotal(db->index), &c->seq)))
+        return rc;
+    /* the rename, and forgetting the digests it makes stale, in turn with
+     * the other savers of this name */
+    if ((rc = vk_db_begin(db)))
+        return rc;
+    c->locked = 1;
+    char *q = vk_side_ident(db, FILES_SUFFIX, 1);
+    vk_buf sql = {0};
+    i64 newest = 0;
+    rc = q ? vk_buf_printf(&sql, "SELECT MAX(seq) FROM %s WHERE file = %s1", q, db->drv->placeholder)
+           : VK_ENOMEM;
+    vk_value p = text(c->file);
+    if (rc == VK_OK)
+        rc = vk_db_query_int(db, sql.p, &p, 1, &newest, NULL);
+    free(q);
+    vk_buf_free(&sql);
+    if (rc)
+        return rc;
+    /* another saver recorded a newer file after ours: it renames, not us
+     * (and forgets what its file replaces: the file on disk until then
+     * may be older than ours) */
+    c->renamed = newest <= c->seq;
+    return c->renamed ? VK_OK : VK_INDEX_NO_RENAME;
 }
 
 int vk_db_write_index(vk_db *db, const char *path)
@@ -129,17 +160,25 @@ int vk_db_write_index(vk_db *db, const char *path)
     rc = vk_index_check_writable(db->index);
     if (rc)
         return rc;
-    seal_ctx c = {db, path, 0};
+    seal_ctx c = {db, path, 0, 0, 0};
     rc = vk_index_write_sealed(db->index, path, seal, &c);
-    if (rc)
+    if (rc) {
+        if (c.locked)
+            vk_db_rollback(db);
         return rc;
+    }
     if (!db->index_path || strcmp(db->index_path, path) == 0) {
         db->dirty = 0;
         db->index_gen = c.seq;
     }
-    /* the new file is in place and recorded; a failure to forget older
-     * digests leaves extra trusted rows, not a lost file */
-    if (forget_older(db, path, c.seq))
+    /* the new file (or a newer one) is in place and recorded; a failure to
+     * forget older digests leaves extra trusted rows, not a lost file */
+    rc = c.renamed ? forget_older(db, path, c.seq) : VK_OK;
+    if (rc == VK_OK)
+        rc = vk_db_commit(db);
+    else
+        vk_db_rollback(db);
+    if (rc)
         return vk_fail_context("index file %s was saved, but older digests of it could not be "
                                "removed from %s%s", path, db->table, FILES_SUFFIX);
     return VK_OK;

@@ -272,14 +272,17 @@ int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal,
         rc = vk_fail(VK_EIO, "cannot write index file %s: %s", tmp, strerror(errno));
     if (rc == VK_OK && seal)
         rc = seal(ud, fileno(f));
+    int keep = rc == VK_OK;
+    if (rc == VK_INDEX_NO_RENAME)
+        rc = VK_OK;
     /* renamed while still locked: nobody can take it for a leftover */
-    if (rc == VK_OK && rename(tmp, path) != 0)
+    if (keep && rename(tmp, path) != 0)
         rc = vk_fail(VK_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc != VK_OK)
+    if (!keep || rc != VK_OK)
         unlink(tmp);
     if (fclose(f) != 0 && rc == VK_OK)
         rc = vk_fail(VK_EIO, "cannot write index file %s: %s", path, strerror(errno));
-    if (rc == VK_OK) {
+    if (rc == VK_OK && keep) {
         /* make the rename itself durable */
         char *dirc = vk_strdup(path);
         if (dirc) {

@@ -55,7 +55,9 @@ int vk_index_is_mapped(const vk_index *ix);
  * (name is for messages) */
 int vk_index_read_fd(vk_index **out, int fd, const char *name, int mmap);
 /* called with the written and synced temporary file, before the rename;
- * an error leaves the old file in place */
+ * an error leaves the old file in place; VK_INDEX_NO_RENAME: the file is
+ * not wanted (a newer one is being saved), removed, and the write succeeds */
+enum { VK_INDEX_NO_RENAME = 1 };
 typedef int (*vk_index_seal_fn)(void *ud, int fd);
 int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal, void *ud);
 /* removes temporary files a killed save of path left behind */

@@ -412,4 +412,47 @@ describe("concurrency contract", function()
     assert.are.same(want, nb)
     a:close()
   end)
+
+  -- j. every write saves the index file: writers in several processes save
+  -- one file name at once
+  it("j: processes saving one index file at once leave on disk a file the table trusts", function()
+    local a, url, name = setup()
+    a:insert(recs("seed", 20))
+    local file = path("j.index")
+    a:create_index(file, "Flat", { metric = "l2" })
+    local pids, logs = {}, {}
+    for w = 1, 3 do
+      local done = path("j-done-" .. w)
+      pids[w], logs[w] = spawn(([[
+        local vekterdb = require "vekterdb"
+        local S = require "spec.support.stress_common"
+        local warned = {}
+        vekterdb.log.sink = function(level, msg) warned[#warned + 1] = level .. ": " .. msg end
+        local db = vekterdb.new(%q, { url = %q, faiss_index = %q })
+        for i = 1, 25 do
+          local id = "w%d-" .. i
+          db:insert({ { id = id, vector = S.vector_of(id) } })
+        end
+        for _, w in ipairs(warned) do
+          -- an index that lags the table is what other writers make; a save that fails is not
+          assert(not w:find("could not be saved", 1, true) and not w:find("SHA-256", 1, true), w)
+        end
+        db:close()
+        io.open(%q, "w"):close()
+      ]]):format(name, url, file, w, done))
+      logs[w] = { log = logs[w], done = done }
+    end
+    for w = 1, 3 do
+      wait_exit(pids[w], 120)
+      local f = io.open(logs[w].done)
+      assert(f, "writer " .. w .. " failed: " .. sh("cat " .. sh_quote(logs[w].log)))
+      f:close()
+    end
+    -- whatever order the saves ended in, the file on disk opens untrusted
+    local b = open(url, name, file)
+    assert.are.equal(95, b:count())
+    assert_found(b, ids_of(ids_of(ids_of({}, "w1-", 25), "w2-", 25), "w3-", 25), "B")
+    b:close()
+    a:close()
+  end)
 end)
