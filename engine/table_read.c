@@ -295,6 +295,38 @@ int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsi
     return rc;
 }
 
+int vk_db_fetch_stored(vk_db *db, const i64 *ids, i64 n, vk_rows **rows, i64 *row_of)
+{
+    *rows = NULL;
+    int rc = vk_db_need_table(db);
+    if (rc)
+        return rc;
+    if ((rc = db->drv->fetch(db, ids, n, &db->vec_col, 1, rows)))
+        return rc;
+    vk_rows *r = *rows;
+    /* an embedded driver returns the rows in the order asked: a merge;
+     * otherwise (PostgreSQL's = ANY) a binary search per id */
+    i64 at = 0;
+    for (i64 i = 0; i < n; i++) {
+        if (at < r->nrows && vk_rows_get(r, at, 0)->i == ids[i])
+            row_of[i] = at++;
+        else
+            row_of[i] = -1;
+    }
+    if (at == r->nrows)
+        return VK_OK;
+    id_row *map = index_rows(r);
+    if (!map) {
+        vk_rows_free(r);
+        *rows = NULL;
+        return VK_ENOMEM;
+    }
+    for (i64 i = 0; i < n; i++)
+        row_of[i] = find_row(map, r->nrows, ids[i]);
+    free(map);
+    return VK_OK;
+}
+
 int vk_db_fetch_vectors(vk_db *db, const int64_t *ids, int64_t n, float *out)
 {
     return vk_db_fetch_vectors_found(db, ids, n, out, NULL);
