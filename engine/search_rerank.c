@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* queries whose candidates are fetched and reranked together: bounds memory */
-#define VK_RERANK_CHUNK 1024
+/* (query, candidate) pairs reranked together (about 28 bytes each, plus the
+ * rows of a few slices): bounds memory.  Large, because queries share
+ * candidates: each distinct one is fetched once per chunk, and the more of
+ * the table a chunk asks for, the more of it is read by range scans */
+#define VK_RERANK_PAIRS ((i64)1 << 20)
 
 typedef struct {
     i64 id;
@@ -96,12 +99,35 @@ typedef struct {
     i64 pos;   /* in the chunk's labels */
 } id_pos;
 
-static int cmp_id_pos(const void *a, const void *b)
+/* sorts p (ids >= 0, in order of pos) by id, stable: a radix sort over the
+ * bits the largest id uses, 11 at a time (a chunk holds up to a million
+ * pairs: qsort's comparisons were the longest serial step of a rerank) */
+static int sort_pairs(id_pos *p, i64 n)
 {
-    const id_pos *x = a, *y = b;
-    if (x->id != y->id)
-        return (x->id > y->id) - (x->id < y->id);
-    return (x->pos > y->pos) - (x->pos < y->pos);
+    i64 max = 0;
+    for (i64 i = 0; i < n; i++)
+        if (p[i].id > max)
+            max = p[i].id;
+    id_pos *tmp = vk_malloc(sizeof(id_pos) * (size_t)(n ? n : 1));
+    if (!tmp)
+        return VK_ENOMEM;
+    id_pos *src = p, *dst = tmp;
+    for (int shift = 0; shift < 64 && (max >> shift) > 0; shift += 11) {
+        i64 count[2049] = {0};
+        for (i64 i = 0; i < n; i++)
+            count[((src[i].id >> shift) & 2047) + 1]++;
+        for (int b = 0; b < 2048; b++)
+            count[b + 1] += count[b];
+        for (i64 i = 0; i < n; i++)
+            dst[count[(src[i].id >> shift) & 2047]++] = src[i];
+        id_pos *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != p)
+        memcpy(p, src, sizeof(id_pos) * (size_t)n);
+    free(tmp);
+    return VK_OK;
 }
 
 typedef struct {
@@ -240,10 +266,17 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
         free(mv);
         return VK_ENOMEM;
     }
+    /* the excluded id (nearest_neighbors' own record) is never ranked: not
+     * fetched either */
     for (i64 i = 0; i < n; i++)
-        if (lab[i] >= 0)
+        if (lab[i] >= 0 && !(o->exclude && lab[i] == o->exclude[q0 + i / kk]))
             pairs[np++] = (id_pos){lab[i], i};
-    qsort(pairs, (size_t)np, sizeof(id_pos), cmp_id_pos);
+    if (sort_pairs(pairs, np)) {
+        free(pairs);
+        free(at_of);
+        free(mv);
+        return VK_ENOMEM;
+    }
     i64 m = 0;
     for (i64 p = 0; p < np; p++)
         if (p == 0 || pairs[p].id != pairs[p - 1].id)
@@ -364,8 +397,11 @@ static int search_once(vk_db *db, const float *q, i64 nq, i64 k, i64 kk, const v
             memcpy(labels + qi * width + kk, tail, sizeof(i64) * (size_t)ntail);
         }
     }
-    for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += VK_RERANK_CHUNK) {
-        i64 q1 = q0 + VK_RERANK_CHUNK < nq ? q0 + VK_RERANK_CHUNK : nq;
+    i64 chunk = VK_RERANK_PAIRS / (width > 0 ? width : 1);
+    if (chunk < 1)
+        chunk = 1;
+    for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += chunk) {
+        i64 q1 = q0 + chunk < nq ? q0 + chunk : nq;
         rc = rerank_chunk(db, q, q0, q1, width, k, labels, o, o->rerank || ntail > 0, metric, out, ms);
     }
     return rc;
