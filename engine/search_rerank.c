@@ -104,22 +104,22 @@ typedef struct {
  * pairs: qsort's comparisons were the longest serial step of a rerank) */
 static int sort_pairs(id_pos *p, i64 n)
 {
-    i64 max = 0;
+    u64 max = 0;
     for (i64 i = 0; i < n; i++)
-        if (p[i].id > max)
-            max = p[i].id;
+        if ((u64)p[i].id > max)
+            max = (u64)p[i].id;
     id_pos *tmp = vk_malloc(sizeof(id_pos) * (size_t)(n ? n : 1));
     if (!tmp)
         return VK_ENOMEM;
     id_pos *src = p, *dst = tmp;
-    for (int shift = 0; shift < 64 && (max >> shift) > 0; shift += 11) {
+    for (int shift = 0; shift < 64 && (max >> shift) != 0; shift += 11) {
         i64 count[2049] = {0};
         for (i64 i = 0; i < n; i++)
-            count[((src[i].id >> shift) & 2047) + 1]++;
+            count[(((u64)src[i].id >> shift) & 2047) + 1]++;
         for (int b = 0; b < 2048; b++)
             count[b + 1] += count[b];
         for (i64 i = 0; i < n; i++)
-            dst[count[(src[i].id >> shift) & 2047]++] = src[i];
+            dst[count[((u64)src[i].id >> shift) & 2047]++] = src[i];
         id_pos *t = src;
         src = dst;
         dst = t;
