@@ -291,7 +291,8 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
     j.present = vk_malloc((size_t)(m + 1));
     j.rows = vk_calloc((size_t)(nslices + 1), sizeof(vk_rows *));
     float *vbuf = vk_malloc(sizeof(float) * (size_t)(nt * d));
-    int ntq = rerank_threads(q1 - q0);
+    /* a few queries are sorted sooner than a team of threads wakes up */
+    int ntq = q1 - q0 >= 64 ? rerank_threads(q1 - q0) : 1;
     cand *cbuf = vk_malloc(sizeof(cand) * (size_t)(ntq * kk));
     int rc = u && start && j.row_of && j.present && j.rows && vbuf && cbuf ? VK_OK : VK_ENOMEM;
     if (rc == VK_OK) {
