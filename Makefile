@@ -77,7 +77,7 @@ ENGINE_C := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.c))
 ENGINE_CXX := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.cpp))
 ENGINE_HDRS := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.h))
 
-CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -D_GNU_SOURCE $(ENGINE_INC) -I$(PG_INCDIR) $(HDF5_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -fopenmp -D_GNU_SOURCE $(ENGINE_INC) -I$(PG_INCDIR) $(HDF5_CFLAGS) $(EXTRA_CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) -fPIC -Wall -Wextra -Werror -fopenmp $(ENGINE_INC) $(EXTRA_CFLAGS)
 
 # Header dependencies: every compile writes TARGET.d next to its target

@@ -492,7 +492,9 @@ if only.search and bare then
       if extra == 0 then
         f.target, f.ok = "<= 1.15", f.ratio <= 1.15
       elseif extra == 49 then
-        f.target, f.ok = "<= 1.5 x k_extra=0", f.vs_extra0 <= 1.5
+        -- issue 17: the rerank of 49 extra candidates per query, fetched and
+        -- decoded on both cores, costs at most 30% over k_extra=0
+        f.target, f.ok = "<= 1.3 x k_extra=0", f.vs_extra0 <= 1.3
         f.note = string.format("%.2f x k_extra=0; FAISS alone at k=%d: %.3f s", f.vs_extra0, k + 49,
                                best["faiss k=" .. k .. "+49"].wall)
       end
@@ -536,9 +538,10 @@ if only.nn and bare then
       return w, c
     end },
   })
-  time_figure({ group = "nn", name = "nearest_neighbors, 1000 records by name",
-                note = "bound: one prepared SELECT per name, decode, one FAISS search for k+1" },
-              best.vekterdb, best.bound)
+  local f = time_figure({ group = "nn", name = "nearest_neighbors, 1000 records by name", target = "<= 1.1",
+                          note = "bound: one prepared SELECT per name, decode, one FAISS search for k+1" },
+                        best.vekterdb, best.bound)
+  f.ok = f.ratio <= 1.1
 end
 
 ---------------------------------------------------------------------------

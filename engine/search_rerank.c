@@ -3,11 +3,17 @@
 #include "vk_search.h"
 
 #include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* queries whose candidates are fetched and reranked together: bounds memory */
-#define VK_RERANK_CHUNK 1024
+/* (query, candidate) pairs reranked together (about 28 bytes each, plus the
+ * rows of a few slices): bounds memory.  Large, because queries share
+ * candidates: each distinct one is fetched once per chunk, and the more of
+ * the table a chunk asks for, the more of it is read by range scans */
+#define VK_RERANK_PAIRS ((i64)1 << 20)
 
 typedef struct {
     i64 id;
@@ -43,12 +49,6 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static i64 find_id(const i64 *ids, i64 n, i64 id)
-{
-    const i64 *p = bsearch(&id, ids, (size_t)n, sizeof(i64), cmp_i64);
-    return p ? p - ids : -1;
-}
-
 void vk_hits_free(vk_hits *h)
 {
     if (!h)
@@ -82,66 +82,299 @@ static int add_missing(missing *ms, i64 id)
     return VK_OK;
 }
 
-/* reranks queries [q0, q1) whose candidates are in labels (nq x kk) */
-static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k, const i64 *labels,
-                        const vk_search_opts *o, int sort, vk_metric metric, vk_hits *out, cand *buf,
-                        missing *ms)
+/* A chunk's rerank: the distinct candidates, sorted (SQLite walks its
+ * B-tree in order), fetched in slices on the calling thread (the connection
+ * is single-threaded, and a driver error must be raised on the caller's
+ * thread), while the other threads decode them and compute the exact metric
+ * for every (query, candidate) pair that holds them; then each query's
+ * candidates are sorted, the queries in parallel. */
+
+/* distinct candidates fetched in one statement */
+#define VK_RERANK_SLICE 2048
+/* slices the calling thread fetches ahead of those decoded */
+#define VK_RERANK_AHEAD 4
+
+typedef struct {
+    i64 id;
+    i64 pos;   /* in the chunk's labels */
+} id_pos;
+
+/* sorts p (ids >= 0, in order of pos) by id, stable: a radix sort over the
+ * bits the largest id uses, 11 at a time (a chunk holds up to a million
+ * pairs: qsort's comparisons were the longest serial step of a rerank) */
+static int sort_pairs(id_pos *p, i64 n)
 {
-    i64 d = vk_index_d(db->index);
-    i64 n = (q1 - q0) * kk, nu = 0;
-    i64 *u = vk_malloc(sizeof(i64) * (size_t)(n ? n : 1));
-    if (!u)
-        return VK_ENOMEM;
+    u64 max = 0;
     for (i64 i = 0; i < n; i++)
-        if (labels[q0 * kk + i] >= 0)
-            u[nu++] = labels[q0 * kk + i];
-    qsort(u, (size_t)nu, sizeof(i64), cmp_i64);
-    i64 m = 0;
-    for (i64 i = 0; i < nu; i++)
-        if (m == 0 || u[m - 1] != u[i])
-            u[m++] = u[i];
-    float *vecs = vk_malloc(sizeof(float) * (size_t)(m * d + 1));
-    unsigned char *found = vk_malloc((size_t)(m + 1));
-    int rc = vecs && found ? vk_db_fetch_vectors_found(db, u, m, vecs, found) : VK_ENOMEM;
-    for (i64 i = 0; rc == VK_OK && i < m; i++)
-        if (!found[i])
-            rc = add_missing(ms, u[i]);
-    for (i64 qi = q0; qi < q1 && rc == VK_OK; qi++) {
-        const float *qv = q + qi * d;
-        i64 nc = 0, lost = 0;
-        for (i64 j = 0; j < kk; j++) {
-            i64 id = labels[qi * kk + j];
-            if (id < 0 || (o->exclude && id == o->exclude[qi]))
-                continue;
-            i64 at = find_id(u, m, id);
-            if (!found[at]) {
-                lost++;
-                continue;
-            }
-            float mv = vk_metric_value(metric, qv, vecs + at * d, d);
-            if (!isfinite(mv))   /* a stored NaN or infinity is never ranked */
-                continue;
-            if (o->has_threshold &&
-                (metric == VK_METRIC_IP ? mv < o->threshold : mv > o->threshold))
-                continue;
-            buf[nc++] = (cand){id, mv, j};
-        }
-        if (sort) {
-            qsort(buf, (size_t)nc, sizeof(cand), metric == VK_METRIC_IP ? cmp_cand_ip : cmp_cand_l2);
-        }
-        if (lost && nc < k)
-            ms->short_query = 1;
-        if (nc > k)
-            nc = k;
-        out->count[qi] = nc;
-        for (i64 j = 0; j < nc; j++) {
-            out->ids[qi * k + j] = buf[j].id;
-            out->metric[qi * k + j] = buf[j].metric;
+        if ((u64)p[i].id > max)
+            max = (u64)p[i].id;
+    id_pos *tmp = vk_malloc(sizeof(id_pos) * (size_t)(n ? n : 1));
+    if (!tmp)
+        return VK_ENOMEM;
+    id_pos *src = p, *dst = tmp;
+    for (int shift = 0; shift < 64 && (max >> shift) != 0; shift += 11) {
+        i64 count[2049] = {0};
+        for (i64 i = 0; i < n; i++)
+            count[(((u64)src[i].id >> shift) & 2047) + 1]++;
+        for (int b = 0; b < 2048; b++)
+            count[b + 1] += count[b];
+        for (i64 i = 0; i < n; i++)
+            dst[count[((u64)src[i].id >> shift) & 2047]++] = src[i];
+        id_pos *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != p)
+        memcpy(p, src, sizeof(id_pos) * (size_t)n);
+    free(tmp);
+    return VK_OK;
+}
+
+typedef struct {
+    vk_db *db;
+    const float *q;      /* the chunk's first query */
+    i64 d, kk;
+    vk_metric metric;
+    const i64 *u;        /* distinct candidates, sorted */
+    i64 m;
+    const id_pos *pairs; /* sorted by id: pairs[start[i] .. start[i + 1]) hold u[i] */
+    const i64 *start;
+    i64 *row_of;         /* u[i]'s row in its slice's rows, -1: missing */
+    unsigned char *present;
+    float *mv;           /* the metric of each candidate of the chunk */
+    vk_rows **rows;      /* per slice, freed once decoded */
+    i64 nslices;
+    missing *ms;
+    /* the pipeline, under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    i64 fetched, next;   /* slices fetched, slices claimed for decoding */
+    int stop;
+    int rc;              /* the first error */
+    int err_code;        /* a decode error of another thread, to raise on the caller's */
+    char err[512];
+} rerank_job;
+
+static int fetch_slice(rerank_job *j, i64 s)
+{
+    i64 lo = s * VK_RERANK_SLICE, hi = lo + VK_RERANK_SLICE < j->m ? lo + VK_RERANK_SLICE : j->m;
+    int rc = vk_db_fetch_stored(j->db, j->u + lo, hi - lo, &j->rows[s], j->row_of + lo);
+    for (i64 i = lo; i < hi && rc == VK_OK; i++)
+        if (j->row_of[i] < 0)
+            rc = add_missing(j->ms, j->u[i]);
+    return rc;
+}
+
+/* decodes slice s into v (room for d) one vector at a time and computes the
+ * metric of every pair that holds it */
+static int decode_slice(rerank_job *j, i64 s, float *v)
+{
+    i64 lo = s * VK_RERANK_SLICE, hi = lo + VK_RERANK_SLICE < j->m ? lo + VK_RERANK_SLICE : j->m;
+    int rc = VK_OK;
+    for (i64 i = lo; i < hi && rc == VK_OK; i++) {
+        j->present[i] = j->row_of[i] >= 0;
+        if (!j->present[i])
+            continue;
+        const vk_value *b = vk_rows_get(j->rows[s], j->row_of[i], 1);
+        if (b->type != VK_BLOB && b->type != VK_TEXT)
+            rc = vk_fail(VK_ECODEC, "corrupted vector at idx %lld: not a blob", (long long)j->u[i]);
+        else if ((rc = vk_decode(b->s, b->len, v, j->d)))
+            vk_fail_context("idx %lld", (long long)j->u[i]);
+        for (i64 p = j->start[i]; p < j->start[i + 1] && rc == VK_OK; p++) {
+            i64 pos = j->pairs[p].pos;
+            j->mv[pos] = vk_metric_value(j->metric, j->q + (pos / j->kk) * j->d, v, j->d);
         }
     }
-    free(vecs);
-    free(found);
+    vk_rows_free(j->rows[s]);
+    j->rows[s] = NULL;
+    return rc;
+}
+
+/* one thread's share of the pipeline; the caller's thread (thread 0 of the
+ * team) alone fetches */
+static void rerank_worker(rerank_job *j, int fetcher, float *v)
+{
+    pthread_mutex_lock(&j->lock);
+    for (;;) {
+        if (j->stop)
+            break;
+        if (fetcher && j->fetched < j->nslices &&
+            (j->fetched - j->next < VK_RERANK_AHEAD || j->next >= j->fetched)) {
+            i64 s = j->fetched;
+            pthread_mutex_unlock(&j->lock);
+            int rc = fetch_slice(j, s);
+            pthread_mutex_lock(&j->lock);
+            if (rc) {
+                if (!j->rc)
+                    j->rc = rc;
+                j->stop = 1;
+            } else {
+                j->fetched = s + 1;
+            }
+            pthread_cond_broadcast(&j->more);
+            continue;
+        }
+        if (j->next < j->fetched) {
+            i64 s = j->next++;
+            pthread_mutex_unlock(&j->lock);
+            int rc = decode_slice(j, s, v);
+            pthread_mutex_lock(&j->lock);
+            if (rc) {
+                if (!j->rc) {
+                    j->rc = rc;
+                    if (!fetcher) {
+                        j->err_code = vk_errcode() ? vk_errcode() : rc;
+                        snprintf(j->err, sizeof j->err, "%s", vk_errmsg());
+                    }
+                }
+                j->stop = 1;
+                pthread_cond_broadcast(&j->more);
+            }
+            continue;
+        }
+        if (j->next >= j->nslices)
+            break;
+        if (fetcher)   /* cannot happen: fetched < nslices here */
+            break;
+        pthread_cond_wait(&j->more, &j->lock);
+    }
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* threads for n items of work, at most what vekterdb.set_num_threads allows */
+static int rerank_threads(i64 n)
+{
+    int nt = omp_get_max_threads();
+    if (nt < 1 || omp_in_parallel())
+        nt = 1;
+    return n < nt ? (int)(n > 0 ? n : 1) : nt;
+}
+
+/* reranks queries [q0, q1) whose candidates are in labels (nq x kk) */
+static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k, const i64 *labels,
+                        const vk_search_opts *o, int sort, vk_metric metric, vk_hits *out, missing *ms)
+{
+    i64 d = vk_index_d(db->index);
+    i64 n = (q1 - q0) * kk, np = 0;
+    const i64 *lab = labels + q0 * kk;
+    id_pos *pairs = vk_malloc(sizeof(id_pos) * (size_t)(n ? n : 1));
+    i64 *at_of = vk_malloc(sizeof(i64) * (size_t)(n ? n : 1));
+    float *mv = vk_malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!pairs || !at_of || !mv) {
+        free(pairs);
+        free(at_of);
+        free(mv);
+        return VK_ENOMEM;
+    }
+    /* the excluded id (nearest_neighbors' own record) is never ranked: not
+     * fetched either */
+    for (i64 i = 0; i < n; i++)
+        if (lab[i] >= 0 && !(o->exclude && lab[i] == o->exclude[q0 + i / kk]))
+            pairs[np++] = (id_pos){lab[i], i};
+    if (sort_pairs(pairs, np)) {
+        free(pairs);
+        free(at_of);
+        free(mv);
+        return VK_ENOMEM;
+    }
+    i64 m = 0;
+    for (i64 p = 0; p < np; p++)
+        if (p == 0 || pairs[p].id != pairs[p - 1].id)
+            m++;
+    i64 nslices = (m + VK_RERANK_SLICE - 1) / VK_RERANK_SLICE;
+    int nt = rerank_threads(nslices);
+    rerank_job j = {.db = db, .q = q + q0 * d, .d = d, .kk = kk, .metric = metric, .m = m,
+                    .pairs = pairs, .mv = mv, .nslices = nslices, .ms = ms};
+    i64 *u = vk_malloc(sizeof(i64) * (size_t)(m + 1));
+    i64 *start = vk_malloc(sizeof(i64) * (size_t)(m + 1));
+    j.row_of = vk_malloc(sizeof(i64) * (size_t)(m + 1));
+    j.present = vk_malloc((size_t)(m + 1));
+    j.rows = vk_calloc((size_t)(nslices + 1), sizeof(vk_rows *));
+    float *vbuf = vk_malloc(sizeof(float) * (size_t)(nt * d));
+    /* a few queries are sorted sooner than a team of threads wakes up */
+    int ntq = q1 - q0 >= 64 ? rerank_threads(q1 - q0) : 1;
+    cand *cbuf = vk_malloc(sizeof(cand) * (size_t)(ntq * kk));
+    int rc = u && start && j.row_of && j.present && j.rows && vbuf && cbuf ? VK_OK : VK_ENOMEM;
+    if (rc == VK_OK) {
+        m = 0;
+        for (i64 p = 0; p < np; p++) {
+            if (p == 0 || pairs[p].id != pairs[p - 1].id) {
+                start[m] = p;
+                u[m++] = pairs[p].id;
+            }
+            at_of[pairs[p].pos] = m - 1;
+        }
+        start[m] = np;
+        j.u = u;
+        j.start = start;
+    }
+    if (rc == VK_OK && nt == 1) {
+        for (i64 s = 0; s < nslices && rc == VK_OK; s++)
+            if ((rc = fetch_slice(&j, s)) == VK_OK)
+                rc = decode_slice(&j, s, vbuf);
+    } else if (rc == VK_OK) {
+        pthread_mutex_init(&j.lock, NULL);
+        pthread_cond_init(&j.more, NULL);
+#pragma omp parallel num_threads(nt)
+        {
+            int t = omp_get_thread_num();
+            rerank_worker(&j, t == 0, vbuf + t * d);
+        }
+        pthread_mutex_destroy(&j.lock);
+        pthread_cond_destroy(&j.more);
+        rc = j.rc;
+        if (j.err_code)   /* raised by another thread: the caller's thread reports it */
+            vk_set_error(j.err_code, "%s", j.err);
+    }
+    for (i64 s = 0; j.rows && s < nslices; s++)
+        vk_rows_free(j.rows[s]);
+    int short_query = 0;
+    if (rc == VK_OK) {
+#pragma omp parallel for num_threads(ntq) schedule(static) reduction(|: short_query) if (ntq > 1)
+        for (i64 qi = q0; qi < q1; qi++) {
+            cand *buf = cbuf + omp_get_thread_num() * kk;
+            i64 nc = 0, lost = 0;
+            for (i64 jj = 0; jj < kk; jj++) {
+                i64 pos = (qi - q0) * kk + jj, id = lab[pos];
+                if (id < 0 || (o->exclude && id == o->exclude[qi]))
+                    continue;
+                if (!j.present[at_of[pos]]) {
+                    lost++;
+                    continue;
+                }
+                float v = mv[pos];
+                if (!isfinite(v))   /* a stored NaN or infinity is never ranked */
+                    continue;
+                if (o->has_threshold &&
+                    (metric == VK_METRIC_IP ? v < o->threshold : v > o->threshold))
+                    continue;
+                buf[nc++] = (cand){id, v, jj};
+            }
+            if (sort)
+                qsort(buf, (size_t)nc, sizeof(cand), metric == VK_METRIC_IP ? cmp_cand_ip : cmp_cand_l2);
+            if (lost && nc < k)
+                short_query = 1;
+            if (nc > k)
+                nc = k;
+            out->count[qi] = nc;
+            for (i64 x = 0; x < nc; x++) {
+                out->ids[qi * k + x] = buf[x].id;
+                out->metric[qi * k + x] = buf[x].metric;
+            }
+        }
+    }
+    if (short_query)
+        ms->short_query = 1;
+    free(pairs);
+    free(at_of);
+    free(mv);
     free(u);
+    free(start);
+    free(j.row_of);
+    free(j.present);
+    free(j.rows);
+    free(vbuf);
+    free(cbuf);
     return rc;
 }
 
@@ -150,7 +383,7 @@ static int rerank_chunk(vk_db *db, const float *q, i64 q0, i64 q1, i64 kk, i64 k
  * of every query (labels has room for kk + ntail per query) */
 static int search_once(vk_db *db, const float *q, i64 nq, i64 k, i64 kk, const vk_search_opts *o,
                        vk_metric metric, const i64 *dead, i64 ndead, const i64 *tail, i64 ntail,
-                       vk_hits *out, i64 *labels, cand *buf, missing *ms, vk_search_stats *st)
+                       vk_hits *out, i64 *labels, missing *ms, vk_search_stats *st)
 {
     vk_param_undo *undo = NULL;
     int rc = o->params && *o->params ? vk_index_push_params(db->index, o->params, &undo) : VK_OK;
@@ -165,9 +398,12 @@ static int search_once(vk_db *db, const float *q, i64 nq, i64 k, i64 kk, const v
             memcpy(labels + qi * width + kk, tail, sizeof(i64) * (size_t)ntail);
         }
     }
-    for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += VK_RERANK_CHUNK) {
-        i64 q1 = q0 + VK_RERANK_CHUNK < nq ? q0 + VK_RERANK_CHUNK : nq;
-        rc = rerank_chunk(db, q, q0, q1, width, k, labels, o, o->rerank || ntail > 0, metric, out, buf, ms);
+    i64 chunk = VK_RERANK_PAIRS / (width > 0 ? width : 1);
+    if (chunk < 1)
+        chunk = 1;
+    for (i64 q0 = 0; q0 < nq && rc == VK_OK; q0 += chunk) {
+        i64 q1 = q0 + chunk < nq ? q0 + chunk : nq;
+        rc = rerank_chunk(db, q, q0, q1, width, k, labels, o, o->rerank || ntail > 0, metric, out, ms);
     }
     return rc;
 }
@@ -250,14 +486,13 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     out->ids = vk_malloc(sizeof(i64) * (size_t)(nq * k + 1));
     out->metric = vk_malloc(sizeof(float) * (size_t)(nq * k + 1));
     i64 *labels = vk_malloc(sizeof(i64) * (size_t)(nq * (kk + ntail) + 1));
-    cand *buf = vk_malloc(sizeof(cand) * (size_t)(kk + ntail + 1));
     missing ms = {0};
     i64 *dead = NULL, ndead = 0;
-    rc = (out->count && out->ids && out->metric && labels && buf) ? VK_OK : VK_ENOMEM;
+    rc = (out->count && out->ids && out->metric && labels) ? VK_OK : VK_ENOMEM;
     for (int attempt = 0; rc == VK_OK && nq > 0 && (ntotal > 0 || ntail > 0); attempt++) {
         ms.n = 0;
         ms.short_query = 0;
-        rc = search_once(db, q, nq, k, kk, o, metric, dead, ndead, tail, ntail, out, labels, buf, &ms,
+        rc = search_once(db, q, nq, k, kk, o, metric, dead, ndead, tail, ntail, out, labels, &ms,
                          st);
         if (rc || ms.n == 0)
             break;
@@ -287,7 +522,6 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
         qsort(dead, (size_t)ndead, sizeof(i64), cmp_i64);
     }
     free(labels);
-    free(buf);
     free(ms.ids);
     free(dead);
     free(tail);

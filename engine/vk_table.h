@@ -17,6 +17,9 @@ int vk_db_need_table(const vk_db *db);
 /* as vk_db_fetch_vectors; with found, a missing row gives found[i] = 0
  * (and zeros) instead of an error */
 int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsigned char *found);
+/* the stored vectors (rows of idx, vector: blobs as stored, not decoded) of
+ * ids (sorted, unique); row_of[i]: the row of ids[i], -1 when it is missing */
+int vk_db_fetch_stored(vk_db *db, const i64 *ids, i64 n, vk_rows **rows, i64 *row_of);
 /* live idx values >= from, in order */
 int vk_db_live_ids_from(vk_db *db, i64 from, i64 **out, i64 *n);
 
