@@ -34,6 +34,14 @@ ifndef PG_INCDIR
 PG_INCDIR := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 endif
 
+# MariaDB Connector/C (the MySQL and MariaDB driver)
+ifndef MYSQL_CFLAGS
+MYSQL_CFLAGS := $(shell mariadb_config --cflags 2>/dev/null || echo -I/usr/include/mariadb)
+endif
+ifndef MYSQL_LIBS
+MYSQL_LIBS := $(shell mariadb_config --libs 2>/dev/null || echo -lmariadb)
+endif
+
 # HDF5 (the vector-file readers): Debian keeps it under hdf5/serial, and
 # pkg-config knows where when it is there.  `make VK_HDF5=0 ...` builds
 # without it (the HDF5 readers then refuse).
@@ -59,7 +67,7 @@ ENGINE_C := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.c))
 ENGINE_CXX := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.cpp))
 ENGINE_HDRS := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.h))
 
-CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -D_GNU_SOURCE $(ENGINE_INC) -I$(PG_INCDIR) $(HDF5_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -D_GNU_SOURCE $(ENGINE_INC) -I$(PG_INCDIR) $(MYSQL_CFLAGS) $(HDF5_CFLAGS) $(EXTRA_CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) -fPIC -Wall -Wextra -Werror -fopenmp $(ENGINE_INC) $(EXTRA_CFLAGS)
 
 # Header dependencies: every compile writes TARGET.d next to its target
@@ -82,7 +90,7 @@ FAISS_C_DIR ?= $(BUILD)/faiss_c
 FAISS_C_LIB = $(FAISS_C_DIR)/libfaiss_c.a
 FAISS_LIBS = $(FAISS_C_LIB) /usr/lib/x86_64-linux-gnu/libfaiss.a
 endif
-LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq -lzstd -lcrypto $(HDF5_LIBS) -fopenmp -lstdc++ -lm -lpthread
+LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq $(MYSQL_LIBS) -lzstd -lcrypto $(HDF5_LIBS) -fopenmp -lstdc++ -lm -lpthread
 
 ENGINE_CXX_OBJ = $(ENGINE_CXX:engine/%.cpp=$(BUILD)/obj/%.o)
 ENGINE_OBJ = $(ENGINE_C:engine/%.c=$(BUILD)/obj/%.o) $(ENGINE_CXX_OBJ)
@@ -101,9 +109,9 @@ DEPS = $(ENGINE_OBJ:=.d) $(BIND_OBJ:=.d) $(CTESTS:=.d)
 # Debian packages, installed only when missing.
 # `make build`:
 BUILD_PACKAGES = gcc g++ make libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4 \
-	libzstd-dev libsqlite3-dev libpq-dev libhdf5-dev libssl-dev dpkg-dev ca-certificates
+	libzstd-dev libsqlite3-dev libpq-dev libmariadb-dev libhdf5-dev libssl-dev dpkg-dev ca-certificates
 # `make test`: busted, the PostgreSQL server the specs start, lint
-TEST_PACKAGES = lua-busted lua-cjson postgresql lua-check cppcheck
+TEST_PACKAGES = lua-busted lua-cjson postgresql mariadb-server mariadb-client lua-check cppcheck
 # `make check`: valgrind; OpenResty's LuaJIT and Debian's nginx with its lua
 # module, curl and lfs (the OpenResty spec; luajit2 conflicts with Debian's
 # `luajit` package: install only luajit2); luarocks (the #slow luarocks spec).

@@ -1440,6 +1440,9 @@ static const char *pg_sql_type(vk_type t)
 const vk_driver vk_pg_driver = {
     .name = "postgresql",
     .placeholder = "$",
+    .quote = '"',
+    .key_text_type = "TEXT",
+    .update_returning = 1,
     .begin_sql = "BEGIN",
     .lock_writers = pg_lock_writers,
     .index_name_qualified = 0,

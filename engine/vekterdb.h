@@ -239,6 +239,8 @@ int vk_cursor_next(vk_cursor *c, int64_t max, vk_rows **out);
 void vk_cursor_close(vk_cursor *c);
 /* "?" (SQLite: ?1 ?2) or "$" (PostgreSQL: $1 $2) */
 const char *vk_db_placeholder(const vk_db *db);
+/* the character the database quotes identifiers with: '"', or '`' (MySQL) */
+char vk_db_quote(const vk_db *db);
 
 /* Runs any SQL statement with bound parameters (driver placeholders) and
  * collects every result row: the escape hatch for maintenance and tests. */

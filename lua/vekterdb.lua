@@ -567,7 +567,8 @@ local function core_opts(self, opts, fn, explain)
       error(fn .. ": filter must be a where-clause (db.Record.<column>:<op>(...)), got "
         .. type(opts.filter), 3)
     end
-    local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known)
+    local info = self._h:info()
+    local ok, sql, params = pcall(where.compile, opts.filter, info.placeholder, self._known, info.quote)
     if not ok then error(fn .. ": filter: " .. tostring(sql), 3) end
     out.filter_sql, out.filter_params = sql, params
   end
@@ -613,8 +614,8 @@ function DB:_where(expr, fn)
   if not where.is_expr(expr) then
     error(fn .. ": expected a where-clause (db.Record.<column>:<op>(...)), got " .. type(expr), 3)
   end
-  local ph = self._h:info().placeholder
-  local ok, sql, params = pcall(where.compile, expr, ph, self._known)
+  local info = self._h:info()
+  local ok, sql, params = pcall(where.compile, expr, info.placeholder, self._known, info.quote)
   if not ok then error(fn .. ": " .. tostring(sql), 3) end
   return sql, params
 end
@@ -749,7 +750,7 @@ function DB:select(expr, ...)
     if not self._known[opts.order_by] then
       error("select: table " .. self.table_name .. " has no column '" .. tostring(opts.order_by) .. "'", 2)
     end
-    tail = "ORDER BY " .. where.quote_ident(opts.order_by)
+    tail = "ORDER BY " .. where.quote_ident(opts.order_by, self._h:info().quote)
   end
   if opts.limit then
     if type(opts.limit) ~= "number" or opts.limit % 1 ~= 0 or opts.limit < 0 then

@@ -1,12 +1,14 @@
 -- spec/helper.lua: what the backend-neutral specs share.
 -- VEKTERDB_TEST_BACKEND selects the database ("sqlite", the default, or
--- "postgresql", which needs VEKTERDB_TEST_PG_URL).
+-- "postgresql", which needs VEKTERDB_TEST_PG_URL, or "mysql", which needs
+-- VEKTERDB_TEST_MYSQL_URL).
 local vekterdb = require "vekterdb"
 
 local H = {}
 
 H.backend = os.getenv("VEKTERDB_TEST_BACKEND") or "sqlite"
 H.pg_url = os.getenv("VEKTERDB_TEST_PG_URL")
+H.mysql_url = os.getenv("VEKTERDB_TEST_MYSQL_URL")
 
 local counter = 0
 local tmpdir
@@ -47,6 +49,10 @@ function H.url(file)
   if H.backend == "postgresql" then
     assert(H.pg_url, "VEKTERDB_TEST_PG_URL is not set")
     return H.pg_url
+  end
+  if H.backend == "mysql" then
+    assert(H.mysql_url, "VEKTERDB_TEST_MYSQL_URL is not set")
+    return H.mysql_url
   end
   if file then return "sqlite:///" .. H.path("db.sqlite") end
   return "sqlite://"

@@ -66,8 +66,10 @@ Expr.__tostring = function(e)
   return "vekterdb.Expr(" .. sql .. " | " .. table.concat(shown, ", ") .. ")"
 end
 
-local function quote_ident(name)
-  return '"' .. name:gsub('"', '""') .. '"'
+-- q: the database's quote character ('"', or '`' on MySQL)
+local function quote_ident(name, q)
+  q = q or '"'
+  return q .. name:gsub(q, q .. q) .. q
 end
 M.quote_ident = quote_ident
 
@@ -171,7 +173,8 @@ local SQL_OF_SYM = { ["="] = "=", ["<>"] = "<>", ["<"] = "<", ["<="] = "<=", [">
 -- @param e expression
 -- @param ph placeholder style: "?" gives ?1 ?2 ..., "$" gives $1 $2 ...
 -- @param known optional set of column names to check against
-function M.compile(e, ph, known)
+-- @param quote optional quote character of identifiers ('"' by default, '`' on MySQL)
+function M.compile(e, ph, known, quote)
   check_expr(e, "compile")
   local params = {}
   local function invalid(what, v)
@@ -190,7 +193,7 @@ function M.compile(e, ph, known)
   local function col(name)
     if type(name) ~= "string" then invalid("a column name must be a string, got " .. type(name)) end
     if known and not known[name] then error("unknown column '" .. name .. "'", 0) end
-    return quote_ident(name)
+    return quote_ident(name, quote)
   end
   local function values(n, count)
     if type(n.values) ~= "table" then invalid("values must be an array, got " .. type(n.values)) end
