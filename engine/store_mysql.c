@@ -63,7 +63,7 @@ typedef struct my_conn {
     unsigned port;
     opt *opts;
     int nopts;
-    long lock_timeout;         /* seconds; < 0: the session's innodb_lock_wait_timeout */
+    double lock_timeout;       /* seconds; < 0: the session's innodb_lock_wait_timeout */
     int in_txn;                /* a transaction of the caller's is open */
     int locked;                /* this session holds the writers' lock */
     char lock_name[64];
@@ -219,10 +219,11 @@ static int take_option(my_conn *c, const char *k, const char *v)
     if (!strcmp(k, "port"))
         return parse_uint(k, v, &c->port);
     if (!strcmp(k, "lock_timeout")) {
-        unsigned n = 0;
-        int rc = parse_uint(k, v, &n);
-        c->lock_timeout = n;
-        return rc;
+        char *end;
+        c->lock_timeout = strtod(v, &end);
+        if (!*v || *end || !(c->lock_timeout >= 0 && c->lock_timeout <= 31536000))
+            return vk_fail(VK_EINVAL, "MySQL connection option lock_timeout must be a number of seconds");
+        return VK_OK;
     }
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (!strcmp(k, known[i])) {
@@ -485,7 +486,7 @@ static int my_lock_writers(vk_db *db)
     snprintf(c->lock_name, sizeof c->lock_name, "vekterdb_%016llx", (unsigned long long)h);
     char sql[160], limit[32];
     if (c->lock_timeout >= 0)
-        snprintf(limit, sizeof limit, "%ld", c->lock_timeout);
+        snprintf(limit, sizeof limit, "%g", c->lock_timeout);
     else
         snprintf(limit, sizeof limit, "@@innodb_lock_wait_timeout");
     snprintf(sql, sizeof sql, "SELECT GET_LOCK('%s', %s)", c->lock_name, limit);
@@ -505,8 +506,8 @@ static int my_lock_writers(vk_db *db)
     }
     if (timeout)
         return vk_fail(VK_ELOCKED, "cannot wait for the other writers: database is locked: another writer "
-                       "held the table longer than the lock timeout (%s%s)",
-                       c->lock_timeout >= 0 ? "lock_timeout=" : "", limit);
+                       "held the table longer than the lock timeout (%s%s s)",
+                       c->lock_timeout >= 0 ? "lock_timeout " : "", limit);
     return conn_fail(c, "cannot wait for the other writers");
 }
 
@@ -1242,6 +1243,8 @@ const vk_driver vk_mysql_driver = {
     /* a side table's key of two text columns fits InnoDB's 3072 bytes in utf8mb4 */
     .key_text_type = "VARCHAR(380)",
     .update_returning = 0,
+    /* an index on a TEXT or BLOB column covers its first 255 characters */
+    .key_prefix = "(255)",
     .begin_sql = "START TRANSACTION",
     .lock_writers = my_lock_writers,
     .index_name_qualified = 0,

@@ -165,6 +165,8 @@ static int create_table(vk_db *db, const vk_column *cols, int ncols)
         rc |= vk_db_ident(db, &sql, ixname);
         rc |= vk_buf_printf(&sql, " ON %s (", db->qtable);
         rc |= vk_db_ident(db, &sql, cols[i].name);
+        if (db->drv->key_prefix && !cols[i].unique && (cols[i].type == VK_TEXT || cols[i].type == VK_BLOB))
+            rc |= vk_buf_adds(&sql, db->drv->key_prefix);
         rc |= vk_buf_adds(&sql, ")");
         if (rc == VK_OK)
             rc = db->drv->exec(db, sql.p);

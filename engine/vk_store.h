@@ -20,7 +20,10 @@ typedef struct vk_driver {
      * (key) DO UPDATE SET c = excluded.c", 1 "ON DUPLICATE KEY UPDATE c = VALUES(c)" */
     int upsert_style;
     const char *key_text_type;
-    int update_returning;        /* UPDATE ... RETURNING is understood */   /* DDL type of a text column in a side table's key */
+    int update_returning;        /* UPDATE ... RETURNING is understood */
+    /* after a TEXT or BLOB column in a non-unique CREATE INDEX (MySQL
+     * indexes a prefix of them only), or NULL */
+    const char *key_prefix;   /* DDL type of a text column in a side table's key */
     const char *begin_sql;       /* opens a write transaction */
     /* inside a write transaction, before it reads anything it depends on:
      * waits until no other writer of the table (any process, any machine)

@@ -58,6 +58,24 @@ function H.url(file)
   return "sqlite://"
 end
 
+--- A table or column name quoted for raw SQL on the backend under test.
+function H.quote(name)
+  local q = H.backend == "mysql" and "`" or '"'
+  return q .. name:gsub(q, q .. q) .. q
+end
+
+--- The name of the MySQL lock the writers of table `name` take turns with
+-- (store_mysql.c: FNV-1a over the database and the quoted table name).
+function H.mysql_lock_name(url, name)
+  local database = url:match("^[^:]+://[^/]*/([^?]*)") or ""
+  local h = 1469598103934665603
+  for _, part in ipairs({ database, "`" .. name:gsub("`", "``") .. "`" }) do
+    for i = 1, #part do h = (h ~ part:byte(i)) * 1099511628211 end
+    h = (h ~ 46) * 1099511628211   -- "."
+  end
+  return ("vekterdb_%016x"):format(h)
+end
+
 --- vekterdb.new on the backend under test, with a fresh table name.
 function H.new(opts, name)
   opts = opts or {}

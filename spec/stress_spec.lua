@@ -50,7 +50,7 @@ describe("writers, a deleter, a maintainer and searchers in separate processes #
       end
     end)
 
-    local url = H.backend == "postgresql" and assert(H.pg_url, "VEKTERDB_TEST_PG_URL is not set")
+    local url = H.backend ~= "sqlite" and H.url()
       or ("sqlite:///" .. dir .. "/stress.db")
     local name = H.table_name("stress")
     local index_file = with_index and (dir .. "/stress.index") or "-"
