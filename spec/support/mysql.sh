@@ -2,6 +2,7 @@
 # spec/support/mysql.sh: a throw-away MariaDB server for the spec run.
 #   sh spec/support/mysql.sh start   mariadb-install-db + mariadbd; prints "export NAME=value" lines
 #   sh spec/support/mysql.sh stop    stops the server and removes its folder
+#   sh spec/support/mysql.sh restart starts the server again on its data (after a kill -9)
 # The server's data lives in a private folder in /tmp (its path recorded in
 # $BUILD/mysqltest/home), runs as the mysql user (when started as root), and
 # listens on a Unix socket in that folder and on 127.0.0.1 at a free port.
@@ -46,6 +47,31 @@ stop() {
     rm -rf "$dir"
 }
 
+# runs mariadbd on $home/data, port $port, socket $sock; waits until it answers
+run_server() {
+    # the background part lets go of this script's output first, so that
+    # $(mysql.sh start) ends when the script does
+    (exec </dev/null >/dev/null 2>&1; as_mysql sh -c "exec mariadbd --no-defaults --datadir='$home/data' --socket='$sock' \
+        --port=$port --bind-address=127.0.0.1 --pid-file='$home/mariadbd.pid' \
+        --log-error='$home/server.log' --innodb-buffer-pool-size=64M \
+        --innodb-log-file-size=32M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
+        --skip-name-resolve --max-connections=100 --max-allowed-packet=64M") &
+    n=0
+    while [ $n -lt 300 ] && ! mariadb --no-defaults -S "$sock" -u root -e "SELECT 1" >/dev/null 2>&1; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    mariadb --no-defaults -S "$sock" -u root -e "SELECT 1" >/dev/null 2>&1
+}
+
+restart() {
+    home=$(cat "$dir/home")
+    sock="$home/mysqld.sock"
+    port=$(cat "$home/port")
+    run_server || { echo "mysql.sh: MariaDB did not start again" >&2; tail -20 "$home/server.log" >&2; return 1; }
+}
+
 start() {
     stop
     mkdir -p "$dir"
@@ -60,17 +86,7 @@ start() {
     tries=0
     while :; do
         port=$(free_port)
-        as_mysql sh -c "exec mariadbd --no-defaults --datadir='$home/data' --socket='$sock' \
-            --port=$port --bind-address=127.0.0.1 --pid-file='$home/mariadbd.pid' \
-            --log-error='$home/server.log' --innodb-buffer-pool-size=64M \
-            --innodb-log-file-size=32M --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
-            --skip-name-resolve --max-connections=100 --max-allowed-packet=64M" </dev/null >/dev/null 2>&1 &
-        n=0
-        while [ $n -lt 300 ] && ! mariadb --no-defaults -S "$sock" -u root -e "SELECT 1" >/dev/null 2>&1; do
-            sleep 0.1
-            n=$((n + 1))
-        done
-        mariadb --no-defaults -S "$sock" -u root -e "SELECT 1" >/dev/null 2>&1 && break
+        run_server && break
         tries=$((tries + 1))
         if [ $tries -ge 5 ]; then
             echo "mysql.sh: MariaDB did not start; its log:" >&2
@@ -87,6 +103,7 @@ GRANT ALL ON $DBNAME.* TO 'vk'@'127.0.0.1';
 GRANT CONNECTION ADMIN, PROCESS ON *.* TO 'vk'@'localhost';
 GRANT CONNECTION ADMIN, PROCESS ON *.* TO 'vk'@'127.0.0.1';
 EOF
+    echo "$port" > "$home/port"
     echo "mysql.sh: MariaDB in $home, socket $sock, TCP on 127.0.0.1:$port" >&2
     echo "export VEKTERDB_TEST_MYSQL_URL='mysql://vk:$password@127.0.0.1:$port/$DBNAME'"
     echo "export VEKTERDB_TEST_MYSQL_SOCKET='$sock'"
@@ -98,5 +115,6 @@ EOF
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
-*) echo "usage: mysql.sh start|stop" >&2; exit 2 ;;
+restart) restart ;;
+*) echo "usage: mysql.sh start|stop|restart" >&2; exit 2 ;;
 esac
