@@ -111,7 +111,8 @@ DEPS = $(ENGINE_OBJ:=.d) $(BIND_OBJ:=.d) $(CTESTS:=.d)
 BUILD_PACKAGES = gcc g++ make libfaiss-dev libopenblas-dev liblua5.4-dev lua5.4 \
 	libzstd-dev libsqlite3-dev libpq-dev libmariadb-dev libhdf5-dev libssl-dev dpkg-dev ca-certificates
 # `make test`: busted, the PostgreSQL server the specs start, lint
-TEST_PACKAGES = lua-busted lua-cjson postgresql mariadb-server mariadb-client lua-check cppcheck
+TEST_PACKAGES = lua-busted lua-cjson postgresql mariadb-server mariadb-client python3-sqlalchemy \
+	python3-pymysql lua-check cppcheck
 # `make check`: valgrind; OpenResty's LuaJIT and Debian's nginx with its lua
 # module, curl and lfs (the OpenResty spec; luajit2 conflicts with Debian's
 # `luajit` package: install only luajit2); luarocks (the #slow luarocks spec).

@@ -135,6 +135,55 @@ describe("tables written by others", function()
     os.remove(file)
   end)
 
+  -- SQLAlchemy itself (Debian's python3-sqlalchemy and python3-pymysql, make test's packages)
+  local PY = [[
+import sys
+from sqlalchemy import create_engine, MetaData, Table, Column, BigInteger, LargeBinary, String, select
+url, name, what = sys.argv[1], sys.argv[2], sys.argv[3]
+eng = create_engine(url.replace("mysql://", "mysql+pymysql://", 1))
+md = MetaData()
+if what == "create":
+    Table(name, md, Column("idx", BigInteger, primary_key=True), Column("vector", LargeBinary, nullable=False),
+          Column("id", String(64), unique=True, nullable=False, index=True))
+    md.create_all(eng)
+    with eng.begin() as c:
+        print("auto_increment" if "AUTO_INCREMENT" in c.exec_driver_sql("SHOW CREATE TABLE `%s`" % name).fetchone()[1] else "plain")
+else:
+    t = Table(name, md, autoload_with=eng)
+    with eng.begin() as c:
+        print(",".join(col.name + ":" + str(col.type) for col in t.columns))
+        print(",".join(str(r[0]) + "=" + r[1] for r in c.execute(select(t.c.idx, t.c.title).order_by(t.c.idx))))
+]]
+  local function python(...)
+    local script = H.path("sa.py")
+    local f = assert(io.open(script, "w"))
+    f:write(PY)
+    f:close()
+    local args = { "/usr/bin/python3", script }
+    for _, a in ipairs({ ... }) do args[#args + 1] = H.sh_quote(a) end
+    return H.sh(table.concat(args, " ") .. " 2>&1")
+  end
+
+  it("opens and searches a table SQLAlchemy created, and SQLAlchemy reads a table made here", function()
+    local name = H.table_name("sa")
+    assert.are.equal("auto_increment\n", python(URL, name, "create"))
+    local db = vekterdb.new(name, { url = URL })
+    local recs = {}
+    for i = 0, 49 do recs[#recs + 1] = { idx = i, vector = { math.sin(i), math.cos(i), i / 50 }, id = "d" .. i } end
+    assert.are.equal(50, db:insert(recs))
+    local file = H.path("sa.index")
+    db:create_index(file, "Flat")
+    local nb = db:search({ recs[1].vector }, 1, "idx", "id")[1].neighbors[1]
+    assert.are.same({ 0, "d0" }, { nb.idx, nb.id })
+    db:close()
+    os.remove(file)
+    local mine = H.table_name("made_here")
+    db = vekterdb.new(mine, { url = URL, columns = { { name = "title", type = "text", index = true } } })
+    db:insert({ { vector = { 1, 2 }, title = "first" }, { vector = { 3, 4 }, title = "second" } })
+    db:close()
+    assert.are.equal("idx:BIGINT,vector:LONGBLOB,title:TEXT\n0=first,1=second\n", python(URL, mine, "read"))
+  end)
+
   it("reads integer, real, decimal, boolean, varchar, datetime and json columns", function()
     local name = H.table_name("typed")
     sql(("CREATE TABLE `%s` (idx BIGINT PRIMARY KEY, vector LONGBLOB NOT NULL, n INT, x FLOAT, "
