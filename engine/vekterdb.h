@@ -133,7 +133,8 @@ typedef struct vk_column {
 } vk_column;
 
 /* Opens a connection: "sqlite://" (memory), "sqlite:///rel.db",
- * "sqlite:////abs.db", "postgresql://user:pw@host:port/db?opt=...".
+ * "sqlite:////abs.db", "postgresql://user:pw@host:port/db?opt=...",
+ * "mysql://user:pw@host:port/db?opt=..." (also "mariadb://").
  * options: extra "key=value" connection settings, may be NULL. */
 int vk_db_open(vk_db **out, const char *url, const char *const *options, int noptions);
 void vk_db_close(vk_db *db);      /* idempotent on NULL */
@@ -237,7 +238,7 @@ int vk_db_select(vk_db *db, const int *cols, int ncols, const char *where_sql,
 /* up to max rows; *out is NULL at the end */
 int vk_cursor_next(vk_cursor *c, int64_t max, vk_rows **out);
 void vk_cursor_close(vk_cursor *c);
-/* "?" (SQLite: ?1 ?2) or "$" (PostgreSQL: $1 $2) */
+/* "?" (SQLite, MySQL: ?1 ?2) or "$" (PostgreSQL: $1 $2) */
 const char *vk_db_placeholder(const vk_db *db);
 /* the character the database quotes identifiers with: '"', or '`' (MySQL) */
 char vk_db_quote(const vk_db *db);

@@ -1,6 +1,6 @@
 /*
  * vk_store.h: the store layer: the handle's fields, the storage driver
- * seam (store_sqlite.c, store_pg.c) and the driver-neutral SQL every layer
+ * seam (store_sqlite.c, store_pg.c, store_mysql.c) and the driver-neutral SQL every layer
  * above builds on: transactions, one-value queries, side tables
  * (store_sql.c).  Dialect differences live only behind the driver table.
  */
