@@ -281,7 +281,9 @@ test)
     run_ctests
     run_busted sqlite-lua5.4 "$LUA" sqlite $QUICK_EXCLUDE
     run_pg $QUICK_EXCLUDE
-    run_mysql $QUICK_EXCLUDE
+    # make test's MariaDB pass leaves out the two slowest backend-neutral
+    # files (about 30 s of a busy machine); make check runs them there too
+    run_mysql $QUICK_EXCLUDE --exclude-pattern=filter_spec --exclude-pattern=cli_spec
     ;;
 check)
     run_lint
