@@ -338,16 +338,15 @@ describe("MySQL errors", function()
     -- for that row: the batch's own idx 11 is then a duplicate, and all of it is undone
     local hex = vekterdb.serialize_vector({ 9, 9 }):gsub(".", function(c) return ("%02X"):format(c:byte()) end)
     local other = ("START TRANSACTION; INSERT INTO `%s` (idx, vector, id) VALUES (11, X'%s', 'other'); "
-      .. "DO SLEEP(1); COMMIT"):format(db.table_name, hex)
+      .. "DO SLEEP(3); COMMIT"):format(db.table_name, hex)
     local log = H.path("other.log")
     os.execute(("mariadb --no-defaults -S %s -u root %s -e %s > %s 2>&1 &"):format(H.sh_quote(SOCKET), DB,
       H.sh_quote(other), H.sh_quote(log)))
-    local waited = 0
-    while one("SELECT COUNT(*) FROM information_schema.INNODB_TRX") == 0 do
-      os.execute("sleep 0.05")
-      waited = waited + 1
-      assert(waited < 100, "the other session did not start: " .. H.read_file(log))
-    end
+    local clock, t0 = require("vekterdb.core").monotime, require("vekterdb.core").monotime()
+    repeat
+      os.execute("sleep 0.2")
+      assert(clock() - t0 < 30, "the other session did not start: " .. H.read_file(log))
+    until one("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0") > 0
     local err = H.error_of(db.insert, db, { { vector = { 1, 1 }, id = "x" }, { vector = { 1, 2 }, id = "y" } })
     assert.matches("Duplicate entry '11' for key 'PRIMARY'", err, 1, true)
     -- nothing of the batch stayed: idx 0..9 and the other session's 11
