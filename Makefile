@@ -52,6 +52,14 @@ ifndef PG_INCDIR
 PG_INCDIR := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 endif
 
+# MariaDB Connector/C (the MySQL and MariaDB driver)
+ifndef MYSQL_CFLAGS
+MYSQL_CFLAGS := $(shell mariadb_config --cflags 2>/dev/null || echo -I/usr/include/mariadb)
+endif
+ifndef MYSQL_LIBS
+MYSQL_LIBS := $(shell mariadb_config --libs 2>/dev/null || echo -lmariadb)
+endif
+
 # HDF5 (the vector-file readers): Debian keeps it under hdf5/serial, and
 # pkg-config knows where when it is there.  `make VK_HDF5=0 ...` builds
 # without it (the HDF5 readers then refuse).
@@ -77,7 +85,7 @@ ENGINE_C := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.c))
 ENGINE_CXX := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.cpp))
 ENGINE_HDRS := $(foreach d,$(ENGINE_DIRS),$(wildcard $(d)/*.h))
 
-CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -fopenmp -D_GNU_SOURCE $(ENGINE_INC) -I$(PG_INCDIR) $(HDF5_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_ALL = -std=c11 $(OPT) -fPIC $(WARN) -fopenmp -D_GNU_SOURCE $(ENGINE_INC) -I$(PG_INCDIR) $(MYSQL_CFLAGS) $(HDF5_CFLAGS) $(EXTRA_CFLAGS)
 CXXFLAGS_ALL = -std=c++17 $(OPT) -fPIC -Wall -Wextra -Werror -fopenmp $(ENGINE_INC) $(EXTRA_CFLAGS)
 
 # Header dependencies: every compile writes TARGET.d next to its target
@@ -119,7 +127,7 @@ endif
 FAISS_STAMP := $(BUILD)/obj/faiss-build
 $(shell mkdir -p $(BUILD)/obj && { echo $(FAISS_BUILD) | cmp -s - $(FAISS_STAMP) || echo $(FAISS_BUILD) > $(FAISS_STAMP); })
 endif
-LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq -lzstd -lcrypto $(HDF5_LIBS) -fopenmp -lstdc++ -lm -lpthread
+LIBS = $(FAISS_LIBS) -lopenblas -lsqlite3 -lpq $(MYSQL_LIBS) -lzstd -lcrypto $(HDF5_LIBS) -fopenmp -lstdc++ -lm -lpthread
 
 ENGINE_CXX_OBJ = $(ENGINE_CXX:engine/%.cpp=$(BUILD)/obj/%.o)
 ENGINE_OBJ = $(ENGINE_C:engine/%.c=$(BUILD)/obj/%.o) $(ENGINE_CXX_OBJ)
@@ -138,16 +146,18 @@ DEPS = $(ENGINE_OBJ:=.d) $(BIND_OBJ:=.d) $(CTESTS:=.d)
 # Debian packages, installed only when missing.
 # `make build` and `make demo`: the compiler, FAISS, OpenBLAS, the Lua built
 # for (LUA_PACKAGES) with lua-cjson (save/load), zstd, SQLite, and the headers
-# of what the module links (libpq, HDF5, OpenSSL's libcrypto); dpkg-dev and
+# of what the module links (libpq, MariaDB Connector/C, HDF5, OpenSSL's libcrypto); dpkg-dev and
 # ca-certificates fetch FAISS's source for its C API (engine/tools/faiss-capi.sh);
 # cmake builds FAISS at its avx2 level (FAISS_BUILD=avx2, engine/tools/faiss-avx2.sh)
 LUA_PACKAGES = $(or $(LUA_PACKAGES_$(LUA_FLAVOUR)),lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev)
 LUA_PACKAGES_lua5.1 = lua5.1 liblua5.1-0-dev
 LUA_PACKAGES_luajit = luajit2 libluajit2-5.1-dev
 BUILD_PACKAGES = gcc g++ make cmake libfaiss-dev libopenblas-dev $(LUA_PACKAGES) lua-cjson \
-	libzstd-dev libsqlite3-dev libpq-dev libhdf5-dev libssl-dev dpkg-dev ca-certificates
-# `make test`: busted, the PostgreSQL server the specs start, lint
-TEST_PACKAGES = lua-busted postgresql lua-check cppcheck
+	libzstd-dev libsqlite3-dev libpq-dev libmariadb-dev libhdf5-dev libssl-dev dpkg-dev ca-certificates
+# `make test`: busted, the PostgreSQL and MariaDB servers the specs start
+# (SQLAlchemy and PyMySQL: the Python side of the MySQL interop spec), lint
+TEST_PACKAGES = lua-busted postgresql mariadb-server mariadb-client python3-sqlalchemy \
+	python3-pymysql lua-check cppcheck
 # `make check`: valgrind; OpenResty's LuaJIT and Debian's nginx with its lua
 # module, curl and lfs (the OpenResty spec; luajit2 conflicts with Debian's
 # `luajit` package: install only luajit2); luarocks and the other Luas (the

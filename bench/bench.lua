@@ -42,7 +42,7 @@ if threads and threads > 0 then vekterdb.set_num_threads(threads) end
 local variants = {}
 for v in env("BENCH_FACTORIES", "PQ32np"):gmatch("[^,%s]+") do variants[#variants + 1] = v end
 local only = {}
-for p in env("BENCH_ONLY", "insert,bulk,index,open,search,nn,filtered,pg"):gmatch("[^,%s]+") do only[p] = true end
+for p in env("BENCH_ONLY", "insert,bulk,index,open,search,nn,filtered,pg,mysql"):gmatch("[^,%s]+") do only[p] = true end
 -- what the phases build on: the table, then its index
 if only.search or only.nn or only.open then only.index = true end
 if only.index or only.bulk then only.insert = true end
@@ -427,7 +427,7 @@ end
 ---------------------------------------------------------------------------
 
 local bare
-if (only.search or only.nn or only.filtered or only.pg) and db.index then
+if (only.search or only.nn or only.filtered or only.pg or only.mysql) and db.index then
   bare = B.faiss_read(index_file)
 end
 
@@ -703,6 +703,70 @@ if only.pg and pg_url then
   drop(pg_table)
 end
 
+---------------------------------------------------------------------------
+-- 8. MySQL / MariaDB: the same insert and search on a MySQL table
+---------------------------------------------------------------------------
+
+local my_url = env("BENCH_MYSQL_URL")
+if only.mysql and my_url then
+  local user, password, host, port, database =
+    my_url:match("^%w+[+%w]*://([^:@/]*):?([^@/]*)@([^:/]*):?(%d*)/([^?]*)")
+  local conn = { user = user, password = password, host = host, port = port ~= "" and port or nil,
+                 database = database }
+  local my_table, bound_table = table_name .. "_my", table_name .. "_my_bound"
+  local function drop(name)
+    B.my_exec(conn, string.format("DROP TABLE IF EXISTS `%s`, `%s__vekterdb_deleted`", name, name))
+  end
+  local my_ddl = {
+    string.format("CREATE TABLE `%s` (`idx` BIGINT PRIMARY KEY, `vector` LONGBLOB NOT NULL, `name` TEXT) "
+                  .. "ENGINE=InnoDB", bound_table),
+    string.format("CREATE INDEX `ix_%s_name` ON `%s` (`name`(255))", bound_table, bound_table),
+  }
+  say("MySQL: %d round(s) of insert, %d records", repeat_insert, N)
+  local best = rounds(repeat_insert, {
+    insert_case("MySQL insert, prepared multi-row INSERT bound", function()
+      drop(bound_table)
+      local w, c = B.my_bound(conn, my_ddl, bound_table, train, names, 1)
+      drop(bound_table)
+      return w, c
+    end),
+    insert_case("MySQL insert, Lua generator", function()
+      drop(my_table)
+      local h = vekterdb.new(my_table, { url = my_url, columns = columns })
+      local w, c = timed(function() return h:insert(records(0, N)) end)
+      h:close()
+      return w, c
+    end),
+  })
+  local f = rate_figure({ group = "mysql", name = "MySQL: insert, Lua generator", target = ">= 0.5",
+                          note = "bound: prepared INSERTs of 1000 rows compressed beforehand, one transaction" },
+                        N, best["MySQL insert, Lua generator"], best["MySQL insert, prepared multi-row INSERT bound"])
+  f.ok = f.ratio >= 0.5
+  if bare then
+    local my = vekterdb.new(my_table, { url = my_url, faiss_index = index_file, trust_index_file = true })
+    local cases = {
+      { name = "faiss k=10", run = function() local w, _, c = bare:search(test, 10, search_params); return w, c end },
+    }
+    for _, extra in ipairs({ 0, 49 }) do
+      cases[#cases + 1] = { name = "my e=" .. extra, run = function()
+        collectgarbage()
+        return timed(function()
+          return #my:search(test, 10, "idx", "name", { k_extra_neighbors = extra, search_parameters = search_params })
+        end)
+      end }
+    end
+    say("MySQL: %d round(s) of search, %d queries", repeat_search, NQ)
+    local sb = rounds(repeat_search, cases)
+    for _, extra in ipairs({ 0, 49 }) do
+      time_figure({ group = "mysql", name = string.format("MySQL: search k=10 k_extra=%d", extra),
+                    note = "bound: bare FAISS on the same index; the records from MySQL" },
+                  sb["my e=" .. extra], sb["faiss k=10"])
+    end
+    my:close()
+  end
+  drop(my_table)
+end
+
 db:close()
 
 ---------------------------------------------------------------------------
@@ -822,6 +886,7 @@ local result = {
     threads = vekterdb.get_num_threads(), search_columns = { "idx", "name" },
     nn_records = 1000, nn_k = 10, filter_queries = filter_queries, filter_post_k = POST_K,
     postgresql = pg_url and env("BENCH_PG_LABEL", "the server of BENCH_PG_URL") or nil,
+    mysql = my_url and env("BENCH_MYSQL_LABEL", "the server of BENCH_MYSQL_URL") or nil,
   },
   figures = figures,
   search = search_rows,

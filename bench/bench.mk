@@ -53,15 +53,24 @@ endif
 # throw-away cluster (spec/support/pg.sh, in $(BUILD)/bench-pg) stopped and
 # removed at the end; BENCH_PG=0 leaves them out.
 BENCH_PG ?= 1
+# The MySQL rows likewise: BENCH_MYSQL_URL, or a throw-away MariaDB
+# (spec/support/mysql.sh, in $(BUILD)/bench-mysql); BENCH_MYSQL=0 leaves them out.
+BENCH_MYSQL ?= 1
 BENCH_RUN = BENCH_DATA_DIR=$(BENCH_DIR) BENCH_WORK=$(BUILD)/bench-work BENCH_RESULTS=$(BENCH_RESULTS) \
 	  BENCH_FAISS=$(BENCH_FAISS) LUA_CPATH="$(CURDIR)/$(BUILD)/bench/?.so;$(LUA_CPATH)" \
 	  $(LUA) bench/bench.lua
 
 bench: build $(BENCH_SO) $(BENCH_DIR)/gt.ivecs
-	@if [ -n "$(BENCH_PG_URL)" ] || [ "$(BENCH_PG)" != 1 ]; then \
+	@if [ -z "$(BENCH_MYSQL_URL)" ] && [ "$(BENCH_MYSQL)" = 1 ]; then \
+	  trap 'BUILD=$(BUILD)/bench-mysql sh spec/support/mysql.sh stop' EXIT; \
+	  myenv=$$(BUILD=$(BUILD)/bench-mysql sh spec/support/mysql.sh start) || exit 1; eval "$$myenv"; \
+	  export BENCH_MYSQL_URL="$$VEKTERDB_TEST_MYSQL_URL" \
+	    BENCH_MYSQL_LABEL="a throw-away MariaDB 10.11 on this machine (innodb_flush_log_at_trx_commit=2)"; \
+	elif [ "$(BENCH_MYSQL)" = 1 ]; then export BENCH_MYSQL_URL="$(BENCH_MYSQL_URL)"; fi; \
+	if [ -n "$(BENCH_PG_URL)" ] || [ "$(BENCH_PG)" != 1 ]; then \
 	  BENCH_PG_URL="$(BENCH_PG_URL)" $(BENCH_RUN); \
 	else \
-	  trap 'BUILD=$(BUILD)/bench-pg sh spec/support/pg.sh stop' EXIT; \
+	  trap 'BUILD=$(BUILD)/bench-pg sh spec/support/pg.sh stop; BUILD=$(BUILD)/bench-mysql sh spec/support/mysql.sh stop' EXIT; \
 	  pgenv=$$(BUILD=$(BUILD)/bench-pg sh spec/support/pg.sh start) || exit 1; eval "$$pgenv"; \
 	  BENCH_PG_URL="$$VEKTERDB_TEST_PG_URL" \
 	  BENCH_PG_LABEL="a throw-away PostgreSQL 15 cluster on this machine (fsync off)" $(BENCH_RUN); \

@@ -16,6 +16,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,6 +411,136 @@ static int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
         snprintf(err, errlen, "%s", PQerrorMessage(c));
     PQclear(r);
     return ok ? 0 : -1;
+}
+
+/* a MySQL connection from the table at index i: host, port, user, password, database */
+static MYSQL *my_open(lua_State *L, int i, char *err, size_t errlen)
+{
+    luaL_checktype(L, i, LUA_TTABLE);
+    const char *f[5];
+    static const char *const keys[] = {"host", "port", "user", "password", "database"};
+    for (int k = 0; k < 5; k++) {
+        lua_getfield(L, i, keys[k]);
+        f[k] = lua_tostring(L, -1);   /* kept alive by the table */
+        lua_pop(L, 1);
+    }
+    MYSQL *my = mysql_init(NULL);
+    mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (!mysql_real_connect(my, f[0], f[2], f[3], f[4], f[1] ? (unsigned)atoi(f[1]) : 0, NULL, 0)) {
+        snprintf(err, errlen, "%s", mysql_error(my));
+        mysql_close(my);
+        return NULL;
+    }
+    return my;
+}
+
+/* my_exec(conn, sql): runs one statement on a MySQL connection of its own */
+static int b_my_exec(lua_State *L)
+{
+    const char *sql = luaL_checkstring(L, 2);
+    char err[512] = "";
+    MYSQL *my = my_open(L, 1, err, sizeof err);
+    if (my && mysql_query(my, sql))
+        snprintf(err, sizeof err, "%s", mysql_error(my));
+    mysql_close(my);
+    if (*err)
+        return luaL_error(L, "MySQL: %s", err);
+    return 0;
+}
+
+#define MY_BOUND_ROWS 1000
+
+/* my_bound(conn, ddl, table, matrix, names, level)
+ *   -> seconds to insert, CPU seconds to insert (of this process)
+ * Runs the DDL statements, then inserts every row (idx, blob, name),
+ * compressed beforehand, with a prepared INSERT of 1000 rows bound straight
+ * from the buffers, in one transaction over one connection. */
+static int b_my_bound(lua_State *L)
+{
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *table = luaL_checkstring(L, 3);
+    const lvk_mat *m = checkmat(L, 4);
+    int level = (int)luaL_optinteger(L, 6, 1);
+    const char **names = check_names(L, 5, m->n);
+    blobs b = {0};
+    char err[512] = "";
+    if (compress_rows(m, level, &b)) {
+        blobs_free(&b);
+        return luaL_error(L, "compression failed: %s", vk_errmsg());
+    }
+    MYSQL *my = my_open(L, 1, err, sizeof err);
+    int rc = my ? 0 : -1;
+    for (int i = 1; !rc && i <= (int)lua_rawlen(L, 2); i++) {
+        lua_rawgeti(L, 2, i);
+        if (mysql_query(my, lua_tostring(L, -1))) {
+            snprintf(err, sizeof err, "%s", mysql_error(my));
+            rc = -1;
+        }
+        lua_pop(L, 1);
+    }
+    /* the statement of a full block, and one for the rest */
+    MYSQL_STMT *st[2] = {NULL, NULL};
+    int64_t rows[2] = {MY_BOUND_ROWS, m->n % MY_BOUND_ROWS};
+    for (int k = 0; k < 2 && !rc; k++) {
+        if (!rows[k])
+            continue;
+        size_t cap = 128 + (size_t)rows[k] * 12;
+        char *sql = malloc(cap);
+        size_t n = (size_t)snprintf(sql, cap, "INSERT INTO `%s` (`idx`, `vector`, `name`) VALUES ", table);
+        for (int64_t r = 0; r < rows[k]; r++)
+            n += (size_t)snprintf(sql + n, cap - n, r ? ",(?,?,?)" : "(?,?,?)");
+        st[k] = mysql_stmt_init(my);
+        if (mysql_stmt_prepare(st[k], sql, n)) {
+            snprintf(err, sizeof err, "%s", mysql_stmt_error(st[k]));
+            rc = -1;
+        }
+        free(sql);
+    }
+    MYSQL_BIND *bind = calloc(3 * MY_BOUND_ROWS, sizeof *bind);
+    unsigned long *lens = calloc(2 * MY_BOUND_ROWS, sizeof *lens);
+    long long *ids = calloc(MY_BOUND_ROWS, sizeof *ids);
+    double t0 = now(), c0 = cpu();
+    if (!rc && mysql_query(my, "START TRANSACTION")) {
+        snprintf(err, sizeof err, "%s", mysql_error(my));
+        rc = -1;
+    }
+    for (int64_t from = 0; !rc && from < m->n; from += MY_BOUND_ROWS) {
+        int k = m->n - from >= MY_BOUND_ROWS ? 0 : 1;
+        for (int64_t r = 0; r < rows[k]; r++) {
+            int64_t i = from + r;
+            MYSQL_BIND *x = &bind[3 * r];
+            ids[r] = i;
+            x[0] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = &ids[r]};
+            lens[2 * r] = (unsigned long)(b.off[i + 1] - b.off[i]);
+            x[1] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_BLOB, .buffer = b.p + b.off[i],
+                                .buffer_length = lens[2 * r], .length = &lens[2 * r]};
+            lens[2 * r + 1] = (unsigned long)strlen(names[i]);
+            x[2] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING, .buffer = (void *)names[i],
+                                .buffer_length = lens[2 * r + 1], .length = &lens[2 * r + 1]};
+        }
+        if (mysql_stmt_bind_param(st[k], bind) || mysql_stmt_execute(st[k])) {
+            snprintf(err, sizeof err, "%s", mysql_stmt_error(st[k]));
+            rc = -1;
+        }
+    }
+    if (!rc && mysql_query(my, "COMMIT")) {
+        snprintf(err, sizeof err, "%s", mysql_error(my));
+        rc = -1;
+    }
+    double t = now() - t0, ct = cpu() - c0;
+    for (int k = 0; k < 2; k++)
+        if (st[k])
+            mysql_stmt_close(st[k]);
+    free(bind);
+    free(lens);
+    free(ids);
+    mysql_close(my);
+    blobs_free(&b);
+    if (rc)
+        return luaL_error(L, "MySQL bound: %s", err);
+    lua_pushnumber(L, t);
+    lua_pushnumber(L, ct);
+    return 2;
 }
 
 /* pg_exec(conninfo, sql): runs one statement on a connection of its own */
@@ -969,6 +1100,8 @@ static const luaL_Reg funcs[] = {
     {"sqlite_bound", b_sqlite_bound},
     {"pg_bound", b_pg_bound},
     {"pg_exec", b_pg_exec},
+    {"my_bound", b_my_bound},
+    {"my_exec", b_my_exec},
     {"engine_bulk", b_engine_bulk},
     {"faiss_build", b_faiss_build},
     {"faiss_read", b_faiss_read},

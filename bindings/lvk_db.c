@@ -325,11 +325,14 @@ static int h_columns(lua_State *L)
 static int h_info(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushstring(L, vk_db_driver(db));
     lua_setfield(L, -2, "driver");
     lua_pushstring(L, vk_db_placeholder(db));
     lua_setfield(L, -2, "placeholder");
+    char quote = vk_db_quote(db);
+    lua_pushlstring(L, &quote, 1);
+    lua_setfield(L, -2, "quote");
     lua_pushboolean(L, vk_db_table_existed(db));
     lua_setfield(L, -2, "existed");
     return 1;

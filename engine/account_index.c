@@ -307,7 +307,7 @@ int vk_db_index_lag(vk_db *db, int64_t *lag, int64_t *excess)
     rc = vk_buf_adds(&sql, "SELECT COUNT(*) FROM ");
     rc |= vk_buf_adds(&sql, db->qtable);
     rc |= vk_buf_adds(&sql, " WHERE ");
-    rc |= vk_buf_ident(&sql, db->idx_name);
+    rc |= vk_db_ident(db, &sql, db->idx_name);
     rc |= vk_buf_printf(&sql, " >= %s1", db->drv->placeholder);
     vk_value p = {.type = VK_INT, .i = covered};
     rc = rc ? VK_ENOMEM : vk_db_query_int(db, sql.p, &p, 1, lag, NULL);

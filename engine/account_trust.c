@@ -62,9 +62,10 @@ static int record(vk_db *db, const char *file, const char *hex, i64 bytes, i64 n
     char *q = vk_side_ident(db, FILES_SUFFIX, 1);
     vk_buf sql = {0};
     const char *ph = db->drv->placeholder;
-    rc = q ? vk_buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s (file TEXT NOT NULL, sha256 TEXT NOT NULL, "
+    const char *kt = db->drv->key_text_type;
+    rc = q ? vk_buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s (file %s NOT NULL, sha256 %s NOT NULL, "
                            "bytes BIGINT NOT NULL, ntotal BIGINT NOT NULL, seq BIGINT NOT NULL, "
-                           "PRIMARY KEY (file, sha256))", q)
+                           "PRIMARY KEY (file, sha256))", q, kt, kt)
            : VK_ENOMEM;
     if (rc == VK_OK)
         rc = db->drv->exec(db, sql.p);
@@ -75,8 +76,8 @@ static int record(vk_db *db, const char *file, const char *hex, i64 bytes, i64 n
                      {.type = VK_INT, .i = ntotal}, {.type = VK_INT, .i = *seq}};
     if (rc == VK_OK &&
         (rc = vk_buf_printf(&sql, "INSERT INTO %s (file, sha256, bytes, ntotal, seq) VALUES "
-                            "(%s1, %s2, %s3, %s4, %s5) ON CONFLICT (file, sha256) DO UPDATE SET "
-                            "seq = excluded.seq, ntotal = excluded.ntotal", q, ph, ph, ph, ph, ph)) == VK_OK)
+                            "(%s1, %s2, %s3, %s4, %s5)", q, ph, ph, ph, ph, ph)) == VK_OK &&
+        (rc = vk_db_upsert(db, &sql, "file, sha256", "seq,ntotal", NULL)) == VK_OK)
         rc = vk_db_run(db, sql.p, p, 5);
     free(q);
     vk_buf_free(&sql);

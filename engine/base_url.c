@@ -79,6 +79,7 @@ static int parse_query(vk_url *u, const char *q)
     return VK_OK;
 }
 
+/* PostgreSQL and MySQL URLs */
 static int parse_pg(vk_url *u, const char *rest)
 {
     /* rest: [user[:password]@][host][:port][/dbname][?query] */
@@ -176,8 +177,14 @@ int vk_url_parse(const char *url, vk_url *u)
                (base == 8 && strncmp(url, "postgres", 8) == 0)) {
         u->scheme = vk_strdup("postgresql");
         rc = u->scheme ? parse_pg(u, sep + 3) : VK_ENOMEM;
+    } else if ((base == 5 && strncmp(url, "mysql", 5) == 0) ||
+               (base == 7 && strncmp(url, "mariadb", 7) == 0)) {
+        /* one driver (MariaDB Connector/C) speaks to both servers */
+        u->scheme = vk_strdup("mysql");
+        rc = u->scheme ? parse_pg(u, sep + 3) : VK_ENOMEM;
     } else {
-        rc = vk_fail(VK_EINVAL, "unsupported database URL scheme '%.*s': use sqlite:// or postgresql://",
+        rc = vk_fail(VK_EINVAL, "unsupported database URL scheme '%.*s': use sqlite://, postgresql:// "
+                     "or mysql://",
                      (int)(sn > 40 ? 40 : sn), url);
     }
     if (rc)

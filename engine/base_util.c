@@ -87,15 +87,17 @@ int vk_buf_printf(vk_buf *b, const char *fmt, ...)
     return VK_OK;
 }
 
-int vk_buf_ident(vk_buf *b, const char *name)
+int vk_buf_quoted(vk_buf *b, const char *name, char q)
 {
-    if (vk_buf_add(b, "\"", 1))
+    if (vk_buf_add(b, &q, 1))
         return VK_ENOMEM;
     for (const char *c = name; *c; c++)
-        if (vk_buf_add(b, c, 1) || (*c == '"' && vk_buf_add(b, "\"", 1)))
+        if (vk_buf_add(b, c, 1) || (*c == q && vk_buf_add(b, &q, 1)))
             return VK_ENOMEM;
-    return vk_buf_add(b, "\"", 1);
+    return vk_buf_add(b, &q, 1);
 }
+
+int vk_buf_ident(vk_buf *b, const char *name) { return vk_buf_quoted(b, name, '"'); }
 
 void vk_buf_free(vk_buf *b)
 {

@@ -461,9 +461,9 @@ static int filter_check(vk_filter *f, const i64 *cand, i64 n, i64 *ok, i64 *nok)
         if (!f->check_sql[at]) {
             vk_buf sql = {0};
             rc = vk_buf_adds(&sql, "SELECT ");
-            rc |= vk_buf_ident(&sql, db->idx_name);
+            rc |= vk_db_ident(db, &sql, db->idx_name);
             rc |= vk_buf_printf(&sql, " FROM %s WHERE ", db->qtable);
-            rc |= vk_buf_ident(&sql, db->idx_name);
+            rc |= vk_db_ident(db, &sql, db->idx_name);
             rc |= vk_buf_adds(&sql, " IN (");
             for (int i = 0; i < size; i++)
                 rc |= vk_buf_printf(&sql, "%s%s%d", i ? ", " : "", ph, f->nparams + i + 1);

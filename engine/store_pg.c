@@ -1549,6 +1549,9 @@ static const char *pg_kind_sql_type(vk_kind k)
 const vk_driver vk_pg_driver = {
     .name = "postgresql",
     .placeholder = "$",
+    .quote = '"',
+    .key_text_type = "TEXT",
+    .update_returning = 1,
     .begin_sql = "BEGIN",
     .lock_writers = pg_lock_writers,
     .index_name_qualified = 0,

@@ -17,6 +17,27 @@ void vk_columns_free(vk_column *cols, int n)
     free(cols);
 }
 
+int vk_db_ident(const vk_db *db, vk_buf *b, const char *name)
+{
+    return vk_buf_quoted(b, name, db->drv->quote);
+}
+
+int vk_db_upsert(const vk_db *db, vk_buf *b, const char *key, const char *copied, const char *set)
+{
+    int mysql = db->drv->upsert_style == 1;
+    int rc = mysql ? vk_buf_adds(b, " ON DUPLICATE KEY UPDATE ")
+                   : vk_buf_printf(b, " ON CONFLICT (%s) DO UPDATE SET ", key);
+    for (const char *c = copied; rc == VK_OK && *c;) {
+        int n = (int)strcspn(c, ",");
+        rc = vk_buf_printf(b, mysql ? "%s%.*s = VALUES(%.*s)" : "%s%.*s = excluded.%.*s",
+                           c == copied ? "" : ", ", n, c, n, c);
+        c += n + (c[n] == ',');
+    }
+    if (rc == VK_OK && set)
+        rc = vk_buf_printf(b, ", %s", set);
+    return rc ? VK_ENOMEM : VK_OK;
+}
+
 /* every write transaction: writers of a table take turns, and whatever
  * they read inside (the next idx, the next seq) stays theirs until commit */
 int vk_db_begin(vk_db *db)
@@ -99,7 +120,7 @@ char *vk_side_ident(const vk_db *db, const char *suffix, int with_schema)
     vk_buf b = {0};
     int rc = VK_OK;
     if (with_schema && db->schema) {
-        rc |= vk_buf_ident(&b, db->schema);
+        rc |= vk_db_ident(db, &b, db->schema);
         rc |= vk_buf_adds(&b, ".");
     }
     char *name = vk_malloc(strlen(db->table) + strlen(suffix) + 1);
@@ -109,7 +130,7 @@ char *vk_side_ident(const vk_db *db, const char *suffix, int with_schema)
     }
     strcpy(name, db->table);
     strcat(name, suffix);
-    rc |= vk_buf_ident(&b, name);
+    rc |= vk_db_ident(db, &b, name);
     free(name);
     if (rc) {
         vk_buf_free(&b);
@@ -160,7 +181,7 @@ int vk_side_next_seq(vk_db *db, const char *q, i64 *seq)
 
 const vk_driver *vk_driver_for(const char *scheme)
 {
-    static const vk_driver *const all[] = {&vk_sqlite_driver, &vk_pg_driver};
+    static const vk_driver *const all[] = {&vk_sqlite_driver, &vk_pg_driver, &vk_mysql_driver};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i]->name, scheme) == 0)
             return all[i];

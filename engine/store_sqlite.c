@@ -532,6 +532,9 @@ static const char *sq_kind_sql_type(vk_kind k)
 const vk_driver vk_sqlite_driver = {
     .name = "sqlite",
     .placeholder = "?",
+    .quote = '"',
+    .key_text_type = "TEXT",
+    .update_returning = 1,
     .begin_sql = "BEGIN IMMEDIATE",
     .index_name_qualified = 1,
     .connect = sq_connect,

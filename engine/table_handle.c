@@ -8,6 +8,15 @@
 
 #define VK_NAME_MAX 128
 
+/* characters of a UTF-8 string */
+static size_t utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 int vk_db_open(vk_db **out, const char *url, const char *const *options, int noptions)
 {
     *out = NULL;
@@ -59,6 +68,8 @@ const char *vk_db_driver(const vk_db *db) { return db->drv->name; }
 
 const char *vk_db_placeholder(const vk_db *db) { return db->drv->placeholder; }
 
+char vk_db_quote(const vk_db *db) { return db->drv->quote; }
+
 int vk_db_table_existed(const vk_db *db) { return db->existed; }
 
 int vk_db_ncolumns(const vk_db *db) { return db->ncols; }
@@ -93,6 +104,24 @@ static int check_name(const char *what, const char *name)
     return VK_OK;
 }
 
+/* the longest suffix of a side table's name (account_trust.c) */
+#define VK_SIDE_SUFFIX_MAX ((int)sizeof "__vekterdb_index_files" - 1)
+
+/* names the database cannot hold (MySQL: 64 characters); a table's side
+ * tables add up to `side` characters to its name */
+static int check_length(const vk_db *db, const char *what, const char *name, int side)
+{
+    int max = db->drv->max_name;
+    if (!max || !name || (int)utf8_len(name) + side <= max)
+        return VK_OK;
+    if (side)
+        return vk_fail(VK_EINVAL, "table name '%s' is too long for %s: its names hold %d characters and "
+                       "the side tables VekterDB keeps add up to %d (__vekterdb_index_files), so a table "
+                       "name may have %d", name, db->drv->name, max, side, max - side);
+    return vk_fail(VK_EINVAL, "%s name '%s' is too long for %s: its names hold %d characters", what, name,
+                   db->drv->name, max);
+}
+
 /* " <DDL type>" of a column: the driver's, VARCHAR(n) for a length */
 static int add_sql_type(const vk_db *db, vk_buf *sql, const vk_column *c)
 {
@@ -118,7 +147,7 @@ static int create_table(vk_db *db, const vk_column *cols, int ncols)
         const vk_column *c = &cols[i];
         if (i)
             rc |= vk_buf_adds(&sql, ", ");
-        rc |= vk_buf_ident(&sql, c->name);
+        rc |= vk_db_ident(db, &sql, c->name);
         int trc = add_sql_type(db, &sql, c);
         if (trc) {
             vk_buf_free(&sql);
@@ -128,12 +157,12 @@ static int create_table(vk_db *db, const vk_column *cols, int ncols)
             rc |= vk_buf_adds(&sql, " NOT NULL");
     }
     rc |= vk_buf_adds(&sql, ", PRIMARY KEY (");
-    rc |= vk_buf_ident(&sql, db->idx_name);
+    rc |= vk_db_ident(db, &sql, db->idx_name);
     rc |= vk_buf_adds(&sql, ")");
     for (int i = 0; i < ncols && !rc; i++)
         if (cols[i].unique && !cols[i].index && !cols[i].primary) {
             rc |= vk_buf_adds(&sql, ", UNIQUE (");
-            rc |= vk_buf_ident(&sql, cols[i].name);
+            rc |= vk_db_ident(db, &sql, cols[i].name);
             rc |= vk_buf_adds(&sql, ")");
         }
     rc |= vk_buf_adds(&sql, ")");
@@ -153,12 +182,14 @@ static int create_table(vk_db *db, const vk_column *cols, int ncols)
         snprintf(ixname, sizeof ixname, "ix_%s_%s", db->table, cols[i].name);
         rc = vk_buf_printf(&sql, "CREATE %sINDEX ", cols[i].unique ? "UNIQUE " : "");
         if (db->schema && db->drv->index_name_qualified) {
-            rc |= vk_buf_ident(&sql, db->schema);
+            rc |= vk_db_ident(db, &sql, db->schema);
             rc |= vk_buf_adds(&sql, ".");
         }
-        rc |= vk_buf_ident(&sql, ixname);
+        rc |= vk_db_ident(db, &sql, ixname);
         rc |= vk_buf_printf(&sql, " ON %s (", db->qtable);
-        rc |= vk_buf_ident(&sql, cols[i].name);
+        rc |= vk_db_ident(db, &sql, cols[i].name);
+        if (db->drv->key_prefix && !cols[i].unique && (cols[i].type == VK_TEXT || cols[i].type == VK_BLOB))
+            rc |= vk_buf_adds(&sql, db->drv->key_prefix);
         rc |= vk_buf_adds(&sql, ")");
         if (rc == VK_OK)
             rc = db->drv->exec(db, sql.p);
@@ -197,6 +228,14 @@ int vk_db_use_table(vk_db *db, const char *schema, const char *table,
     if ((rc = check_name("table", table)) || (schema && (rc = check_name("schema", schema))) ||
         (rc = check_name("idx column", idx_name)) || (rc = check_name("vector column", vector_name)))
         return rc;
+    if ((rc = check_length(db, "table", table, VK_SIDE_SUFFIX_MAX)) ||
+        (schema && (rc = check_length(db, "schema", schema, 0))) ||
+        (rc = check_length(db, "idx column", idx_name, 0)) ||
+        (rc = check_length(db, "vector column", vector_name, 0)))
+        return rc;
+    for (int i = 0; i < ncols; i++)
+        if ((rc = check_length(db, "column", cols[i].name, 0)))
+            return rc;
     if (strcmp(idx_name, vector_name) == 0)
         return vk_fail(VK_EINVAL, "idx_name and vector_name are both '%s'", idx_name);
     for (int i = 0; i < ncols; i++) {
@@ -215,10 +254,10 @@ int vk_db_use_table(vk_db *db, const char *schema, const char *table,
     }
     vk_buf q = {0};
     if (schema) {
-        rc |= vk_buf_ident(&q, schema);
+        rc |= vk_db_ident(db, &q, schema);
         rc |= vk_buf_adds(&q, ".");
     }
-    rc |= vk_buf_ident(&q, table);
+    rc |= vk_db_ident(db, &q, table);
     if (rc)
         return VK_ENOMEM;
     db->qtable = q.p;
@@ -313,7 +352,7 @@ static int idx_aggregate(vk_db *db, const char *fmt, i64 *out, int *isnull)
 {
     vk_buf what = {0};
     vk_buf ident = {0};
-    if (vk_buf_ident(&ident, db->idx_name) || vk_buf_printf(&what, fmt, ident.p)) {
+    if (vk_db_ident(db, &ident, db->idx_name) || vk_buf_printf(&what, fmt, ident.p)) {
         vk_buf_free(&what);
         vk_buf_free(&ident);
         return VK_ENOMEM;
@@ -360,8 +399,8 @@ int64_t vk_db_dim(vk_db *db)
     if (db->d > 0 || vk_db_need_table(db))
         return db->table ? db->d : -1;
     vk_buf what = {0};
-    if (vk_buf_ident(&what, db->idx_name) || vk_buf_adds(&what, ", ") ||
-        vk_buf_ident(&what, db->vector_name)) {
+    if (vk_db_ident(db, &what, db->idx_name) || vk_buf_adds(&what, ", ") ||
+        vk_db_ident(db, &what, db->vector_name)) {
         vk_buf_free(&what);
         return -1;
     }
@@ -417,7 +456,7 @@ int vk_db_find_gap(vk_db *db, int64_t *gap)
     /* walk the idx values in order to name the first hole */
     int col = db->idx_col;
     vk_buf order = {0};
-    if (vk_buf_adds(&order, "ORDER BY ") || vk_buf_ident(&order, db->idx_name))
+    if (vk_buf_adds(&order, "ORDER BY ") || vk_db_ident(db, &order, db->idx_name))
         return VK_ENOMEM;
     vk_cursor *c;
     int rc = vk_db_select(db, &col, 1, NULL, NULL, 0, order.p, &c);

@@ -22,7 +22,7 @@ static int add_column_list(vk_buf *b, const vk_db *db, const int *cols, int ncol
             return vk_fail(VK_EINVAL, "column number %d out of range", cols[i]);
         if (i)
             rc |= vk_buf_adds(b, ", ");
-        rc |= vk_buf_ident(b, db->cols[cols[i]].name);
+        rc |= vk_db_ident(db, b, db->cols[cols[i]].name);
     }
     return rc ? VK_ENOMEM : VK_OK;
 }
@@ -439,10 +439,10 @@ int vk_db_live_ids_from(vk_db *db, i64 from, i64 **out, i64 *n)
     *n = 0;
     int col = db->idx_col;
     vk_buf where = {0}, order = {0};
-    int rc = vk_buf_ident(&where, db->idx_name);
+    int rc = vk_db_ident(db, &where, db->idx_name);
     rc |= vk_buf_printf(&where, " >= %s1", db->drv->placeholder);
     rc |= vk_buf_adds(&order, "ORDER BY ");
-    rc |= vk_buf_ident(&order, db->idx_name);
+    rc |= vk_db_ident(db, &order, db->idx_name);
     vk_cursor *c = NULL;
     vk_value p = {.type = VK_INT, .i = from};
     if (rc == VK_OK)

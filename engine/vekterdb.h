@@ -196,7 +196,8 @@ int vk_value_store(const vk_column *c, const vk_value *v, vk_value *out, char bu
 void vk_value_read(const vk_column *c, const vk_value *v, vk_value *out, char buf[VK_VALUE_BUF]);
 
 /* Opens a connection: "sqlite://" (memory), "sqlite:///rel.db",
- * "sqlite:////abs.db", "postgresql://user:pw@host:port/db?opt=...".
+ * "sqlite:////abs.db", "postgresql://user:pw@host:port/db?opt=...",
+ * "mysql://user:pw@host:port/db?opt=..." (also "mariadb://").
  * options: extra "key=value" connection settings, may be NULL. */
 int vk_db_open(vk_db **out, const char *url, const char *const *options, int noptions);
 void vk_db_close(vk_db *db);      /* idempotent on NULL */
@@ -300,8 +301,10 @@ int vk_db_select(vk_db *db, const int *cols, int ncols, const char *where_sql,
 /* up to max rows; *out is NULL at the end */
 int vk_cursor_next(vk_cursor *c, int64_t max, vk_rows **out);
 void vk_cursor_close(vk_cursor *c);
-/* "?" (SQLite: ?1 ?2) or "$" (PostgreSQL: $1 $2) */
+/* "?" (SQLite, MySQL: ?1 ?2) or "$" (PostgreSQL: $1 $2) */
 const char *vk_db_placeholder(const vk_db *db);
+/* the character the database quotes identifiers with: '"', or '`' (MySQL) */
+char vk_db_quote(const vk_db *db);
 
 /* Runs any SQL statement with bound parameters (driver placeholders) and
  * collects every result row: the escape hatch for maintenance and tests. */

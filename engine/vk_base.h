@@ -45,11 +45,13 @@ int vk_buf_adds(vk_buf *b, const char *s);
 int vk_buf_printf(vk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* appends "name" with inner quotes doubled */
 int vk_buf_ident(vk_buf *b, const char *name);
+/* the same with quote character q (MySQL: `name`) */
+int vk_buf_quoted(vk_buf *b, const char *name, char q);
 void vk_buf_free(vk_buf *b);
 
 /* ---------- URL (base_url.c) ---------- */
 typedef struct vk_url {
-    char *scheme;    /* "sqlite" or "postgresql" */
+    char *scheme;    /* "sqlite", "postgresql" or "mysql" */
     char *user, *password, *host, *port, *dbname;   /* percent-decoded, may be NULL */
     char *path;      /* sqlite: file path, NULL for memory */
     char **keys, **values;   /* query options */

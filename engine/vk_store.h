@@ -1,6 +1,6 @@
 /*
  * vk_store.h: the store layer: the handle's fields, the storage driver
- * seam (store_sqlite.c, store_pg.c) and the driver-neutral SQL every layer
+ * seam (store_sqlite.c, store_pg.c, store_mysql.c) and the driver-neutral SQL every layer
  * above builds on: transactions, one-value queries, side tables
  * (store_sql.c).  Dialect differences live only behind the driver table.
  */
@@ -14,6 +14,16 @@ typedef struct vk_stmt vk_stmt;   /* driver-specific running query */
 typedef struct vk_driver {
     const char *name;
     const char *placeholder;
+    char quote;                  /* of identifiers: '"' or '`' (MySQL) */
+    int max_name;                /* longest identifier the database holds, 0: no limit */
+    /* INSERT ... VALUES (...) followed by the upsert clause: 0 "ON CONFLICT
+     * (key) DO UPDATE SET c = excluded.c", 1 "ON DUPLICATE KEY UPDATE c = VALUES(c)" */
+    int upsert_style;
+    const char *key_text_type;
+    int update_returning;        /* UPDATE ... RETURNING is understood */
+    /* after a TEXT or BLOB column in a non-unique CREATE INDEX (MySQL
+     * indexes a prefix of them only), or NULL */
+    const char *key_prefix;   /* DDL type of a text column in a side table's key */
     const char *begin_sql;       /* opens a write transaction */
     /* inside a write transaction, before it reads anything it depends on:
      * waits until no other writer of the table (any process, any machine)
@@ -56,6 +66,7 @@ typedef struct vk_driver {
 
 extern const vk_driver vk_sqlite_driver;
 extern const vk_driver vk_pg_driver;
+extern const vk_driver vk_mysql_driver;
 /* the driver of a URL scheme (vk_url's scheme: its name), NULL for none */
 const vk_driver *vk_driver_for(const char *scheme);
 
@@ -105,6 +116,12 @@ int vk_db_query_int(vk_db *db, const char *sql, const vk_value *params, int npar
 /* runs a statement, discarding any rows */
 int vk_db_run(vk_db *db, const char *sql, const vk_value *params, int nparams);
 void vk_columns_free(vk_column *cols, int n);
+/* appends name quoted the way the handle's database quotes identifiers */
+int vk_db_ident(const vk_db *db, vk_buf *b, const char *name);
+/* appends the clause that turns an INSERT into an upsert on key (a column
+ * list): the columns in copied (comma-separated) take the inserted values,
+ * set (may be NULL) holds fixed assignments such as "reclaimed = 0" */
+int vk_db_upsert(const vk_db *db, vk_buf *b, const char *key, const char *copied, const char *set);
 
 /* side tables next to the table: "<table><suffix>", quoted (with_schema:
  * qualified by the table's schema); NULL when out of memory */

@@ -83,7 +83,7 @@ static int delete_seq(vk_db *db, const char *q, i64 seq, i64 *count)
     const char *ph = db->drv->placeholder;
     vk_value p = {.type = VK_INT, .i = seq};
     int rc = vk_buf_printf(&sql, "DELETE FROM %s WHERE ", db->qtable);
-    rc |= vk_buf_ident(&sql, db->idx_name);
+    rc |= vk_db_ident(db, &sql, db->idx_name);
     rc |= vk_buf_printf(&sql, " IN (SELECT idx FROM %s WHERE seq = %s1)", q, ph);
     if (rc == VK_OK)
         rc = vk_db_run(db, sql.p, &p, 1);
@@ -111,11 +111,11 @@ int vk_db_delete(vk_db *db, const char *where_sql, const vk_value *params, int n
     vk_value *p = params_plus(params, nparams, seq);
     vk_buf sql = {0};
     rc = q && p ? vk_buf_printf(&sql, "INSERT INTO %s (idx, seq, reclaimed) SELECT ", q) : VK_ENOMEM;
-    rc |= vk_buf_ident(&sql, db->idx_name);
+    rc |= vk_db_ident(db, &sql, db->idx_name);
     rc |= vk_buf_printf(&sql, ", %s%d, 0 FROM %s", db->drv->placeholder, nparams + 1, db->qtable);
     rc |= add_where(&sql, where_sql);
     /* an idx deleted before and written again by other means (execute) */
-    rc |= vk_buf_adds(&sql, " ON CONFLICT (idx) DO UPDATE SET seq = excluded.seq, reclaimed = 0");
+    rc |= vk_db_upsert(db, &sql, "idx", "seq", "reclaimed = 0");
     if (rc == VK_OK)
         rc = vk_db_run(db, sql.p, p, nparams + 1);
     else
@@ -171,19 +171,30 @@ static int update_columns(vk_db *db, const char *where_sql, const vk_value *para
     int rc = vk_buf_printf(&sql, "UPDATE %s SET ", db->qtable);
     for (int i = 0; i < n; i++) {
         rc |= vk_buf_adds(&sql, i ? ", " : "");
-        rc |= vk_buf_ident(&sql, db->cols[cols[i]].name);
+        rc |= vk_db_ident(db, &sql, db->cols[cols[i]].name);
         rc |= vk_buf_printf(&sql, " = %s%d", db->drv->placeholder, nparams + i + 1);
     }
     rc |= add_where(&sql, where_sql);
-    rc |= vk_buf_adds(&sql, " RETURNING ");
-    rc |= vk_buf_ident(&sql, db->idx_name);
+    /* without RETURNING (MySQL): the rows are counted first, inside the
+     * writers' turn */
+    vk_buf count = {0};
+    if (db->drv->update_returning) {
+        rc |= vk_buf_adds(&sql, " RETURNING ");
+        rc |= vk_db_ident(db, &sql, db->idx_name);
+    } else {
+        rc |= vk_buf_printf(&count, "SELECT COUNT(*) FROM %s", db->qtable);
+        rc |= add_where(&count, where_sql);
+    }
     if (rc) {
         free(p);
         vk_buf_free(&sql);
+        vk_buf_free(&count);
         return VK_ENOMEM;
     }
     rc = vk_db_begin(db);
     vk_stmt *st = NULL;
+    if (rc == VK_OK && count.p)
+        rc = vk_db_query_int(db, count.p, params, nparams, updated, NULL);
     if (rc == VK_OK)
         rc = db->drv->query(db, sql.p, p, nparams + n, &st);
     vk_value v;
@@ -196,6 +207,7 @@ static int update_columns(vk_db *db, const char *where_sql, const vk_value *para
         db->drv->finish(st);
     free(p);
     vk_buf_free(&sql);
+    vk_buf_free(&count);
     if (rc) {
         *updated = 0;
         vk_db_rollback(db);
@@ -214,7 +226,7 @@ static int read_rows(vk_db *db, const char *where_sql, const vk_value *params, i
     *out = NULL;
     int *all = vk_malloc(sizeof(int) * (size_t)db->ncols);
     vk_buf order = {0};
-    if (!all || vk_buf_adds(&order, "ORDER BY ") || vk_buf_ident(&order, db->idx_name)) {
+    if (!all || vk_buf_adds(&order, "ORDER BY ") || vk_db_ident(db, &order, db->idx_name)) {
         free(all);
         vk_buf_free(&order);
         return VK_ENOMEM;
@@ -302,9 +314,9 @@ static int update_vector(vk_db *db, const char *where_sql, const vk_value *param
     if (rc == VK_OK && !q)
         rc = VK_ENOMEM;
     if (rc == VK_OK && rows->nrows > 0)
-        rc = vk_buf_printf(&sql, "INSERT INTO %s (idx, seq, reclaimed) VALUES (%s1, %s2, 0) "
-                           "ON CONFLICT (idx) DO UPDATE SET seq = excluded.seq, reclaimed = 0",
-                           q, db->drv->placeholder, db->drv->placeholder);
+        rc = vk_buf_printf(&sql, "INSERT INTO %s (idx, seq, reclaimed) VALUES (%s1, %s2, 0)", q,
+                           db->drv->placeholder, db->drv->placeholder) ||
+             vk_db_upsert(db, &sql, "idx", "seq", "reclaimed = 0");
     for (i64 r = 0; rc == VK_OK && r < rows->nrows; r++) {
         vk_value p[2] = {*vk_rows_get(rows, r, db->idx_col), {.type = VK_INT, .i = seq}};
         rc = vk_db_run(db, sql.p, p, 2);

@@ -915,8 +915,9 @@ local function core_opts(self, opts, fn, explain)
       raise(fn .. ": filter must be a where-clause (db.Record.<column>:<op>(...)), got "
         .. type(opts.filter))
     end
-    local ok, sql, params = pcall(where.compile, opts.filter, self._h:info().placeholder, self._known,
-                                  self._convert)
+    local info = self._h:info()
+    local ok, sql, params = pcall(where.compile, opts.filter, info.placeholder, self._known,
+                                  self._convert, info.quote)
     if not ok then raise(fn .. ": filter: " .. bare(sql), code_of(sql)) end
     out.filter_sql, out.filter_params = sql, params
   end
@@ -1004,8 +1005,8 @@ function DB:_where(expr, fn)
   if not where.is_expr(expr) then
     raise(fn .. ": expected a where-clause (db.Record.<column>:<op>(...)), got " .. type(expr))
   end
-  local ph = self._h:info().placeholder
-  local ok, sql, params = pcall(where.compile, expr, ph, self._known, self._convert)
+  local info = self._h:info()
+  local ok, sql, params = pcall(where.compile, expr, info.placeholder, self._known, self._convert, info.quote)
   if not ok then raise(fn .. ": " .. bare(sql), code_of(sql)) end
   return sql, params
 end
@@ -1176,7 +1177,7 @@ function DB:select(expr, ...)
     if not self._known[opts.order_by] then
       raise("select: table " .. self.table_name .. " has no column '" .. tostring(opts.order_by) .. "'")
     end
-    tail = "ORDER BY " .. where.quote_ident(opts.order_by)
+    tail = "ORDER BY " .. where.quote_ident(opts.order_by, self._h:info().quote)
   end
   if opts.limit then
     if type(opts.limit) ~= "number" or opts.limit % 1 ~= 0 or opts.limit < 0 then

@@ -9,6 +9,7 @@ local S = require "spec.support.stress_common"
 
 local LUA = os.getenv("VEKTERDB_TEST_LUA") or "lua5.4"
 local PG = H.backend == "postgresql"
+local MY = H.backend == "mysql"
 local HUGE = math.maxinteger or 2 ^ 53   -- (LuaJIT has no math.maxinteger)
 
 local vec = S.vector_of     -- a record's vector, derived from its id (16-d)
@@ -41,7 +42,7 @@ end
 -- a new table (column id: text, not unique) in a database two handles can
 -- share; returns handle A, the url and the table name
 local function setup(url)
-  url = url or (PG and assert(H.pg_url, "VEKTERDB_TEST_PG_URL is not set") or ("sqlite:///" .. path("conc.db")))
+  url = url or (H.backend ~= "sqlite" and H.url() or ("sqlite:///" .. path("conc.db")))
   local name = H.table_name("conc")
   local a = vekterdb.new(name, { url = url, columns = { { name = "id", type = "text", index = true } } })
   return a, url, name
@@ -61,14 +62,14 @@ end
 -- the table's rows as { id = count }
 local function id_counts(db)
   local out = {}
-  for _, row in ipairs(db:execute('SELECT id, COUNT(*) FROM "' .. db.table_name .. '" GROUP BY id')) do
+  for _, row in ipairs(db:execute("SELECT id, COUNT(*) FROM " .. H.quote(db.table_name) .. " GROUP BY id")) do
     out[row[1]] = tonumber(row[2])
   end
   return out
 end
 
 local function idx_of(db, id)
-  local rows = db:execute('SELECT idx FROM "' .. db.table_name .. '" WHERE id = ' .. db:placeholder(1), { id })
+  local rows = db:execute("SELECT idx FROM " .. H.quote(db.table_name) .. " WHERE id = " .. db:placeholder(1), { id })
   assert(#rows == 1, ("%d rows for id %s"):format(#rows, id))
   return tonumber(rows[1][1])
 end
@@ -130,6 +131,10 @@ end
 local function hold_write_lock(url, name, hold)
   local mark = path("locked")
   local lock = PG and ('BEGIN; LOCK TABLE "%s" IN EXCLUSIVE MODE'):format(name) or "BEGIN IMMEDIATE"
+  if MY then
+    -- the named lock VekterDB's writers of the table take turns with
+    lock = ("START TRANSACTION; SELECT GET_LOCK('%s', 10)"):format(H.mysql_lock_name(url, name))
+  end
   local pid, log = spawn(([[
     local vekterdb = require "vekterdb"
     local db = vekterdb.new(%q, { url = %q })
@@ -137,7 +142,7 @@ local function hold_write_lock(url, name, hold)
     io.open(%q, "w"):close()
     os.execute("sleep %s")
     db:execute("COMMIT")
-    db:close()
+    db:close()   -- (MySQL: the end of the session releases the named lock)
     print("released")
   ]]):format(name, url, lock, mark, tostring(hold)))
   wait_for_file(mark, 10, log)
@@ -152,6 +157,11 @@ local function refuse_inserts(db, t)
       .. "LANGUAGE plpgsql"):format(fn))
     db:execute(('CREATE TRIGGER simulated BEFORE INSERT ON "%s" FOR EACH ROW EXECUTE FUNCTION "%s"()'):format(t, fn))
     return ('DROP TRIGGER simulated ON "%s"'):format(t)
+  end
+  if MY then
+    db:execute(("CREATE TRIGGER `%s_simulated` BEFORE INSERT ON `%s` FOR EACH ROW "
+      .. "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'simulated'"):format(t, t))
+    return ("DROP TRIGGER `%s_simulated`"):format(t)
   end
   db:execute(('CREATE TRIGGER simulated BEFORE INSERT ON "%s" BEGIN SELECT RAISE(ABORT, \'simulated\'); END'):format(t))
   return "DROP TRIGGER simulated"
@@ -180,6 +190,8 @@ describe("concurrency contract", function()
     local short
     if PG then
       short = vekterdb.new(name, { url = url, connect_args = { options = "-c lock_timeout=200" } })
+    elseif MY then
+      short = vekterdb.new(name, { url = url, connect_args = { lock_timeout = "0.2" } })
     else
       short = vekterdb.new(name, { url = url .. "?timeout=0.2" })
     end

@@ -242,8 +242,8 @@ end)
 
 describe("bad URLs and options", function()
   it("refuses an unsupported URL", function()
-    expect_error("unsupported database URL scheme 'mysql': use sqlite:// or postgresql://", vekterdb.new, "t",
-      { url = "mysql://u:p@h/db" })
+    expect_error("unsupported database URL scheme 'oracle': use sqlite://, postgresql:// or mysql://",
+      vekterdb.new, "t", { url = "oracle://u:p@h/db" })
     expect_error("invalid database URL: expected scheme://", vekterdb.new, "t", { url = "just-a-file.db" })
     expect_error("invalid SQLite URL", vekterdb.new, "t", { url = "sqlite://relative.db" })
   end)

@@ -1,12 +1,14 @@
 -- spec/helper.lua: what the backend-neutral specs share.
 -- VEKTERDB_TEST_BACKEND selects the database ("sqlite", the default, or
--- "postgresql", which needs VEKTERDB_TEST_PG_URL).
+-- "postgresql", which needs VEKTERDB_TEST_PG_URL, or "mysql", which needs
+-- VEKTERDB_TEST_MYSQL_URL).
 local vekterdb = require "vekterdb"
 
 local H = {}
 
 H.backend = os.getenv("VEKTERDB_TEST_BACKEND") or "sqlite"
 H.pg_url = os.getenv("VEKTERDB_TEST_PG_URL")
+H.mysql_url = os.getenv("VEKTERDB_TEST_MYSQL_URL")
 
 local counter = 0
 local tmpdir
@@ -48,8 +50,30 @@ function H.url(file)
     assert(H.pg_url, "VEKTERDB_TEST_PG_URL is not set")
     return H.pg_url
   end
+  if H.backend == "mysql" then
+    assert(H.mysql_url, "VEKTERDB_TEST_MYSQL_URL is not set")
+    return H.mysql_url
+  end
   if file then return "sqlite:///" .. H.path("db.sqlite") end
   return "sqlite://"
+end
+
+--- A table or column name quoted for raw SQL on the backend under test.
+function H.quote(name)
+  local q = H.backend == "mysql" and "`" or '"'
+  return q .. name:gsub(q, q .. q) .. q
+end
+
+--- The name of the MySQL lock the writers of table `name` take turns with
+-- (store_mysql.c: FNV-1a over the database and the quoted table name).
+function H.mysql_lock_name(url, name)
+  local database = url:match("^[^:]+://[^/]*/([^?]*)") or ""
+  local h = 1469598103934665603
+  for _, part in ipairs({ database, "`" .. name:gsub("`", "``") .. "`" }) do
+    for i = 1, #part do h = (h ~ part:byte(i)) * 1099511628211 end
+    h = (h ~ 46) * 1099511628211   -- "."
+  end
+  return ("vekterdb_%016x"):format(h)
 end
 
 --- vekterdb.new on the backend under test, with a fresh table name.

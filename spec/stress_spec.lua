@@ -50,7 +50,7 @@ describe("writers, a deleter, a maintainer and searchers in separate processes #
       end
     end)
 
-    local url = H.backend == "postgresql" and assert(H.pg_url, "VEKTERDB_TEST_PG_URL is not set")
+    local url = H.backend ~= "sqlite" and H.url()
       or ("sqlite:///" .. dir .. "/stress.db")
     local name = H.table_name("stress")
     local index_file = with_index and (dir .. "/stress.index") or "-"
@@ -162,7 +162,7 @@ describe("writers, a deleter, a maintainer and searchers in separate processes #
     if not ok then
       problems[#problems + 1] = "the final handle did not open: " .. tostring(check)
     else
-      local t = '"' .. name .. '"'
+      local t = H.quote(name)
       local present = {}
       for _, row in ipairs(check:execute("SELECT id FROM " .. t)) do present[row[1]] = true end
       local doubled = check:execute("SELECT id, COUNT(*) FROM " .. t .. " GROUP BY id HAVING COUNT(*) > 1")

@@ -98,8 +98,10 @@ Expr.__tostring = function(e)
   return "vekterdb.Expr(" .. sql .. " | " .. table.concat(shown, ", ") .. ")"
 end
 
-local function quote_ident(name)
-  return '"' .. name:gsub('"', '""') .. '"'
+-- q: the database's quote character ('"', or '`' on MySQL)
+local function quote_ident(name, q)
+  q = q or '"'
+  return q .. name:gsub(q, q .. q) .. q
 end
 M.quote_ident = quote_ident
 
@@ -266,7 +268,8 @@ local SQL_OF_SYM = { ["="] = "=", ["<>"] = "<>", ["<"] = "<", ["<="] = "<=", [">
 -- @param convert optional function(column, value) giving the value to bind
 -- for a comparison with that column (not for like patterns): the stored
 -- form of a DateTime or Date column's time, a blob for a blob column
-function M.compile(e, ph, known, convert)
+-- @param quote optional quote character of identifiers ('"' by default, '`' on MySQL)
+function M.compile(e, ph, known, convert, quote)
   check_expr(e, "compile")
   local params = {}
   local function invalid(what, v)
@@ -286,7 +289,7 @@ function M.compile(e, ph, known, convert)
   local function col(name)
     if type(name) ~= "string" then invalid("a column name must be a string, got " .. type(name)) end
     if known and not known[name] then raise("unknown column '" .. name .. "'") end
-    return quote_ident(name)
+    return quote_ident(name, quote)
   end
   local function values(n, count)
     if type(n.values) ~= "table" then invalid("values must be an array, got " .. type(n.values)) end
