@@ -987,6 +987,18 @@ static const char *my_sql_type(vk_type t)
     }
 }
 
+/* as SQLAlchemy's MySQL dialect declares them, with the microseconds its
+ * plain DATETIME would drop */
+static const char *my_kind_sql_type(vk_kind k)
+{
+    switch (k) {
+    case VK_KIND_DATETIME: return "DATETIME(6)";
+    case VK_KIND_DATE: return "DATE";
+    case VK_KIND_JSON: return "JSON";
+    default: return NULL;
+    }
+}
+
 static const char COLUMNS_SQL[] =
     "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE = 'YES' FROM information_schema.COLUMNS "
     "WHERE TABLE_SCHEMA = COALESCE(?1, DATABASE()) AND TABLE_NAME = ?2 ORDER BY ORDINAL_POSITION";
@@ -1070,6 +1082,16 @@ static int my_describe(vk_db *db, int *exists, vk_column **out, int *nout)
         }
         n++;
         col->type = type_of_decl(dt, ct);
+        /* dates, times, JSON and VARCHAR(n) as the other drivers read them
+         * (MariaDB reports a JSON column as longtext: it reads as text) */
+        vk_column decl = {0};
+        vk_column_from_decl(&decl, ct);
+        if (decl.kind != VK_KIND_PLAIN) {
+            col->type = decl.type;
+            col->kind = decl.kind;
+        } else if (col->type == VK_TEXT) {
+            col->length = decl.length;
+        }
         col->nullable = row[3].type != VK_NULL && row[3].i != 0;
         free(dt);
         free(ct);
@@ -1260,4 +1282,5 @@ const vk_driver vk_mysql_driver = {
     .insert = my_insert,
     .fetch = my_fetch,
     .sql_type = my_sql_type,
+    .kind_sql_type = my_kind_sql_type,
 };

@@ -431,6 +431,9 @@ local function table_exists(h, schema, table_name)
   elseif driver == "postgresql" then
     rows = h:execute("SELECT 1 FROM information_schema.tables WHERE table_name = $1 "
       .. "AND table_schema = COALESCE(NULLIF($2, ''), current_schema())", { table_name, schema or "" })
+  elseif driver == "mysql" then
+    rows = h:execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_NAME = ?1 "
+      .. "AND TABLE_SCHEMA = COALESCE(NULLIF(?2, ''), DATABASE())", { table_name, schema or "" })
   else
     return nil
   end

@@ -366,12 +366,17 @@ describe("error values", function()
     local short
     if PG then
       short = vekterdb.new(name, { url = url, connect_args = { options = "-c lock_timeout=200" } })
+    elseif H.backend == "mysql" then
+      short = vekterdb.new(name, { url = url, connect_args = { lock_timeout = 0.2 } })
     else
       short = vekterdb.new(name, { url = url .. "?timeout=0.2" })
     end
     local mark = H.path("locked.mark")
     local script = H.path("hold_lock.lua")
     local lock = PG and ('BEGIN; LOCK TABLE "%s" IN EXCLUSIVE MODE'):format(name) or "BEGIN IMMEDIATE"
+    if H.backend == "mysql" then
+      lock = ("START TRANSACTION; SELECT GET_LOCK('%s', 10)"):format(H.mysql_lock_name(url, name))
+    end
     local f = assert(io.open(script, "w"))
     -- (the child is Lua 5.4: under LuaJIT it keeps LUA_CPATH_5_4, as spec/run.sh sets it)
     f:write(("package.path = %q\n"):format(package.path))
@@ -494,6 +499,8 @@ describe("configurations", function()
     if H.backend == "postgresql" then
       url = url:gsub("^(postgres%w*://[^:/@]+)@", "%1:hunter2@")
       shown = url:gsub(":hunter2@", "@")
+    elseif H.backend == "mysql" then
+      shown = url:gsub("^(mysql://[^:/@]+):[^@]*@", "%1@")
     end
     local ok, err = pcall(vekterdb.load, config, url)
     assert.is_false(ok)

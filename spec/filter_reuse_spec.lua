@@ -6,6 +6,10 @@ local vekterdb = require "vekterdb"
 local H = require "spec.helper"
 
 local N, D = 6000, 8
+-- MySQL has no cheap change stamp (engine/search_plan.c): every filter is
+-- evaluated afresh there, so the plans stay "check"; the results must agree all the same
+local REUSE = H.backend ~= "mysql"
+local BROAD_PLAN = REUSE and "selector" or "check"
 
 local function l2(a, b)
   local s = 0
@@ -72,7 +76,7 @@ describe("a filter used again", function()
       assert.are.same(brute(qv:totable(), 10, keep, vecs), idxs(res))
     end
     assert.are.equal("check", plans[1])
-    assert.are.equal("selector", plans[30])
+    assert.are.equal(BROAD_PLAN, plans[30])
     -- the same filter written differently is another filter: checked again
     assert.are.equal("check", db:explain_search(r.vector(D), 10, { filter = db.Record.bucket:le(49) }).plan)
   end)
@@ -94,7 +98,7 @@ describe("a filter used again", function()
     -- what the two filters read is kept: the broad one turns to a selector
     local r = H.rng(10)
     for _ = 1, 30 do check(r.vector(D):totable()) end
-    assert.are.equal("selector", db:explain_search(vecs[0], 10, { filter = broad }).plan)
+    assert.are.equal(BROAD_PLAN, db:explain_search(vecs[0], 10, { filter = broad }).plan)
 
     -- B moves records 8 and 58 into the filters
     assert.are.equal(2, b:update(b.Record.idx:in_({ 8, 58 }), { bucket = 7 }))

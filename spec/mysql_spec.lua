@@ -76,10 +76,10 @@ describe("MySQL URLs", function()
   end)
 
   it("refuses an unknown option without showing its value or the password", function()
-    local err = expect_exact("unknown MySQL connection option 'sslmood'", vekterdb.new, "t",
+    local err = expect_exact("vekterdb.new: unknown MySQL connection option 'sslmood'", vekterdb.new, "t",
       { url = "mysql://u:not-the-password-42@localhost/db?sslmood=not-the-password-42" })
     no_password(err)
-    expect_exact("MySQL connection option connect_timeout must be a whole number", vekterdb.new, "t",
+    expect_exact("vekterdb.new: MySQL connection option connect_timeout must be a whole number", vekterdb.new, "t",
       { url = "mysql://u@localhost/db", connect_args = { connect_timeout = "soon" } })
   end)
 
@@ -112,7 +112,8 @@ describe("tables written by others", function()
     local db = vekterdb.new(name, { url = URL })
     local id = db.columns[3]
     assert.are.equal("id", id.name)
-    assert.are.equal("text", id.type)
+    assert.are.equal("varchar", id.type)
+    assert.are.equal(64, id.length)
     assert.is_true(id.unique)
     assert.is_true(id.index)
     assert.is_false(id.nullable)
@@ -194,7 +195,7 @@ else:
     local types = {}
     for _, c in ipairs(db.columns) do types[c.name] = c.type end
     assert.are.same({ idx = "integer", vector = "blob", n = "integer", x = "real", price = "real",
-                      ok = "boolean", label = "text", at = "text", doc = "text" }, types)
+                      ok = "boolean", label = "varchar", at = "datetime", doc = "text" }, types)
     local rec = db:fetch({ 0 }, "n", "x", "price", "ok", "label", "at")[1]
     assert.are.same({ n = 7, x = 0.5, price = 12.25, ok = true, label = "seven", at = "2024-01-02 03:04:05" }, rec)
     db:insert({ { vector = { 3, 4 }, n = 8, x = 1.5, price = 1.5, ok = false, label = "eight" } })
@@ -202,11 +203,35 @@ else:
     db:close()
   end)
 
+  it("creates DateTime, Date, JSON and String(n) columns as SQLAlchemy's MySQL dialect does, and reads them back", function()
+    local name = H.table_name("kinds")
+    local db = vekterdb.new(name, { url = URL, columns = {
+      { name = "at", type = "DateTime" }, { name = "day", type = "Date" },
+      { name = "doc", type = "JSON" }, { name = "label", type = "String(8)" } } })
+    local decl = {}
+    for _, r in ipairs(sql(("SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+      .. "DATABASE() AND TABLE_NAME = '%s'"):format(name))) do decl[r[1]] = r[2] end
+    assert.are.equal("datetime(6)", decl.at)
+    assert.are.equal("date", decl.day)
+    assert.are.equal("varchar(8)", decl.label)
+    db:insert({ { vector = { 1, 2 }, at = "2024-03-01 12:30:05.25", day = "2024-02-29", doc = '{"k": [1, 2]}',
+                  label = "eight" },
+                { vector = { 3, 4 }, at = "2023-01-01 00:00:00", day = "2023-01-01", label = "old" } })
+    local rec = db:fetch({ 0 }, "at", "day", "label")[1]
+    assert.are.same({ at = "2024-03-01 12:30:05.25", day = "2024-02-29", label = "eight" }, rec)
+    local newer = {}
+    for r in db:select(db.Record.at:gt("2023-06-01 00:00:00"), "label") do newer[#newer + 1] = r.label end
+    assert.are.same({ "eight" }, newer)
+    local err = H.error_of(db.insert, db, { { vector = { 5, 6 }, label = "ninechars" } })
+    assert.truthy(err:find("label", 1, true), err)
+    db:close()
+  end)
+
   it("refuses names MySQL cannot hold, saying why", function()
-    expect_exact("table name '" .. ("t"):rep(43) .. "' is too long for mysql: its names hold 64 characters and "
+    expect_exact("vekterdb.new: table name '" .. ("t"):rep(43) .. "' is too long for mysql: its names hold 64 characters and "
       .. "the side tables VekterDB keeps add up to 22 (__vekterdb_index_files), so a table name may have 42",
       vekterdb.new, ("t"):rep(43), { url = URL })
-    expect_exact("column name '" .. ("c"):rep(65) .. "' is too long for mysql: its names hold 64 characters",
+    expect_exact("vekterdb.new: column name '" .. ("c"):rep(65) .. "' is too long for mysql: its names hold 64 characters",
       vekterdb.new, "t", { url = URL, columns = { { name = ("c"):rep(65), type = "text" } } })
     -- 42 characters, and a 64-character column, are fine
     local db = vekterdb.new(("n"):rep(30) .. H.table_name("x"):sub(1, 12),
@@ -287,12 +312,12 @@ describe("reading through server-side cursors", function()
       { 3000000000, 2.5, "x" }))
     assert.are.same({ { 7, 5 } }, db:execute("SELECT ?1 + 2, ?1", { 5 }))
     assert.are.same({ { "a", "b" } }, db:execute("SELECT ?, ? -- a comment?", { "a", "b" }))
-    expect_exact("query refers to parameter 2 but 1 values were given", db.execute, db, "SELECT ?2", { 1 })
+    expect_exact("execute: query refers to parameter 2 but 1 values were given", db.execute, db, "SELECT ?2", { 1 })
   end)
 
   it("reports a query the server refuses, and goes on", function()
     local err = H.error_of(db.execute, db, "SELECT nope FROM " .. db.table_name)
-    assert.are.equal("MySQL error: Unknown column 'nope' in 'SELECT'", err:gsub("'field list'", "'SELECT'"))
+    assert.are.equal("execute: MySQL error: Unknown column 'nope' in 'SELECT'", err:gsub("'field list'", "'SELECT'"))
     assert.are.equal(N + 1, db:count())
     assert.are.equal(2, #db:execute("SELECT idx FROM " .. db.table_name .. " WHERE idx < ?1", { 2 }))
   end)
@@ -302,19 +327,19 @@ describe("MySQL errors", function()
   it("reports a refused connection", function()
     -- port 1 on the loopback: nothing listens there
     local err = H.error_of(vekterdb.new, "t", { url = "mysql://u:not-the-password-42@127.0.0.1:1/db" })
-    assert.matches("^cannot connect to MySQL: Can't connect to server on '127.0.0.1' %(%d+%)$", err)
+    assert.matches("^vekterdb.new: cannot connect to MySQL: Can't connect to server on '127.0.0.1' %(%d+%)$", err)
     no_password(err)
   end)
 
   local_server("reports a wrong password, and never shows it", function()
-    local err = expect_exact(("cannot connect to MySQL: Access denied for user '%s'@'127.0.0.1' "
+    local err = expect_exact(("vekterdb.new: cannot connect to MySQL: Access denied for user '%s'@'127.0.0.1' "
       .. "(using password: YES)"):format(USER), vekterdb.new, "t",
       { url = ("mysql://%s:not-the-password-42@127.0.0.1:%s/%s"):format(USER, PORT, DB) })
     no_password(err)
   end)
 
   local_server("reports a missing database, and never shows the password", function()
-    local err = expect_exact(("cannot connect to MySQL: Access denied for user '%s'@'127.0.0.1' to database "
+    local err = expect_exact(("vekterdb.new: cannot connect to MySQL: Access denied for user '%s'@'127.0.0.1' to database "
       .. "'no_such_db'"):format(USER), vekterdb.new, "t",
       { url = ("mysql://%s:%s@127.0.0.1:%s/no_such_db"):format(USER, PASSWORD, PORT) })
     no_password(err)
@@ -327,7 +352,7 @@ describe("MySQL errors", function()
     db:insert(recs)
     local file = H.path("unique.index")
     db:create_index(file, "Flat")
-    expect_exact("cannot insert into table " .. db.table_name .. " (records with idx 10..13): "
+    expect_exact("insert: cannot insert into table " .. db.table_name .. " (records with idx 10..13): "
       .. "MySQL error: Duplicate entry 'r3' for key 'id'",
       db.insert, db, { { vector = { 1, 1 }, id = "a" }, { vector = { 1, 2 }, id = "b" },
                        { vector = { 1, 3 }, id = "r3" }, { vector = { 1, 4 }, id = "c" } })
@@ -373,7 +398,7 @@ describe("MySQL errors", function()
       if i <= 25 then return { vector = { i, 1 } } end
     end, { batch_size = 10 })
     -- the error says what stays committed
-    assert.matches("^after 10 records were inserted: .*the connection was lost", err)
+    assert.matches("^insert: after 10 records were inserted: .*the connection was lost", err)
     -- the first batch (idx 1..10) was committed and indexed; the second never reached the table
     assert.are.equal(11, one("SELECT COUNT(*) FROM " .. db.table_name))
     assert.are.equal(11, db.index.ntotal)
@@ -455,7 +480,7 @@ describe("a MariaDB server killed with SIGKILL", function()
       end
       if i <= 25 then return { vector = { i, 1 } } end
     end, { batch_size = 10 })
-    assert.matches("^after 10 records were inserted: .*the connection was lost", err)
+    assert.matches("^insert: after 10 records were inserted: .*the connection was lost", err)
     db:close()
     -- the server comes back from its own crash recovery
     assert(os.execute("BUILD=" .. build .. " sh spec/support/mysql.sh restart"))
