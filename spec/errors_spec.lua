@@ -511,10 +511,12 @@ describe("configurations", function()
     assert.is_nil(tostring(err):find("hunter2", 1, true))
     -- and it was not created
     local check = vekterdb.new(db.table_name, { url = H.url() == "sqlite://" and url or H.url() })
-    local rows = H.backend == "postgresql"
-      and check:execute("SELECT 1 FROM information_schema.tables WHERE table_name = $1",
-                        { db.table_name .. "_gone" })
-      or check:execute("SELECT 1 FROM sqlite_master WHERE name = ?1", { db.table_name .. "_gone" })
+    local catalog = {
+      postgresql = "SELECT 1 FROM information_schema.tables WHERE table_name = $1",
+      mysql = "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?1",
+      sqlite = "SELECT 1 FROM sqlite_master WHERE name = ?1",
+    }
+    local rows = check:execute(catalog[H.backend], { db.table_name .. "_gone" })
     assert.are.equal(0, #rows)
     check:close()
   end)
