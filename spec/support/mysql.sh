@@ -19,18 +19,7 @@ as_mysql() {
     if [ "$(id -u)" = 0 ]; then runuser -u mysql -- "$@"; else "$@"; fi
 }
 
-busy_ports() {
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }'
-}
-
-free_port() {
-    busy=$(busy_ports)
-    while :; do
-        port=$(( ($(od -An -N2 -tu2 /dev/urandom) % 20000) + 30000 ))
-        hex=$(printf '%04X' "$port")
-        echo "$busy" | grep -qx "$hex" || { echo "$port"; return; }
-    done
-}
+. spec/support/ports.sh
 
 stop() {
     if [ -f "$dir/home" ]; then

@@ -25,19 +25,7 @@ as_pg() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# TCP ports someone listens on (hex, from /proc/net/tcp*)
-busy_ports() {
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }'
-}
-
-free_port() {
-    busy=$(busy_ports)
-    while :; do
-        port=$(( ($(od -An -N2 -tu2 /dev/urandom) % 20000) + 30000 ))
-        hex=$(printf '%04X' "$port")
-        echo "$busy" | grep -qx "$hex" || { echo "$port"; return; }
-    done
-}
+. spec/support/ports.sh
 
 stop() {
     home=$(home_of)
