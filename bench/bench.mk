@@ -92,3 +92,27 @@ bench-both: bench bench-other-faiss
 bench-compare:
 	@$(LUA) bench/compare.lua bench/results/latest-n$(BENCH_N)-debian.json \
 	  bench/results/latest-n$(BENCH_N)-avx2.json bench/results/compare-n$(BENCH_N).md
+
+# The original's SIFT-1M tutorial, step by step (bench/tutorial.lua), on the
+# 1M x 128 generated dataset (BENCH_TUTORIAL_DATA: another folder with
+# train.fvecs, test.fvecs and gt.ivecs, e.g. converted from
+# sift-128-euclidean.hdf5):
+#   make bench-tutorial        on this build's FAISS
+#   make bench-tutorial-both   then on the other FAISS build too
+BENCH_TUTORIAL_N ?= 1000000
+BENCH_TUTORIAL_DATA ?= $(BENCH_DATA)/d128-n$(BENCH_TUTORIAL_N)-q10000
+.PHONY: bench-tutorial bench-tutorial-other bench-tutorial-both
+$(BENCH_TUTORIAL_DATA)/gt.ivecs: | $(BENCH_GEN)
+	@mkdir -p $(BENCH_TUTORIAL_DATA)
+	$(BENCH_GEN) -n $(BENCH_TUTORIAL_N) -q 10000 -d 128 $(BENCH_TUTORIAL_DATA)
+
+bench-tutorial: build $(BENCH_SO) $(BENCH_TUTORIAL_DATA)/gt.ivecs
+	BENCH_DATA_DIR=$(BENCH_TUTORIAL_DATA) BENCH_WORK=$(BUILD)/bench-tutorial BENCH_RESULTS=$(BENCH_RESULTS) \
+	  BENCH_FAISS=$(BENCH_FAISS) LUA=$(LUA) LUA_CPATH="$(CURDIR)/$(BUILD)/bench/?.so;$(LUA_CPATH)" \
+	  $(LUA) bench/tutorial.lua
+
+bench-tutorial-other:
+	@$(MAKE) --no-print-directory BUILD=$(BENCH_OTHER_BUILD) FAISS_C_DIR=$(FAISS_C_DIR) \
+	  FAISS_BUILD=$(BENCH_OTHER_FAISS) BENCH_TUTORIAL_DATA=$(BENCH_TUTORIAL_DATA) bench-tutorial
+
+bench-tutorial-both: bench-tutorial bench-tutorial-other
