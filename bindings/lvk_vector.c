@@ -1,6 +1,8 @@
 /* lvk_vector.c: float32 Vector and Matrix userdata */
 #include "lvk.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,8 @@
 
 lvk_mat *lvk_newmat(lua_State *L, int64_t n, int64_t d, int is_vector)
 {
+    if (d > INT_MAX)   /* FAISS keeps an index's dimension in an int */
+        lvk_errorf(L, "dimension %lld is larger than FAISS takes (%d)", (long long)d, INT_MAX);
     if (n < 0 || d < 0 || (d && n > MAX_ELEMENTS / d))
         lvk_errorf(L, "matrix of %lld x %lld is too large", (long long)n, (long long)d);
     lvk_mat *m = lua_newuserdatauv(L, sizeof(lvk_mat) + sizeof(float) * (size_t)(n * d), 0);
@@ -322,10 +326,12 @@ static int mat_tobytes(lua_State *L)
 static int mat_tostring(lua_State *L)
 {
     lvk_mat *m = checkany(L, 1);
+    char buf[96];
     if (tovector(L, 1))
-        lua_pushfstring(L, "vekterdb.vector(%d): %p", (int)m->d, (void *)m);
+        snprintf(buf, sizeof buf, "vekterdb.vector(%lld)", (long long)m->d);
     else
-        lua_pushfstring(L, "vekterdb.matrix(%d x %d): %p", (int)m->n, (int)m->d, (void *)m);
+        snprintf(buf, sizeof buf, "vekterdb.matrix(%lld x %lld)", (long long)m->n, (long long)m->d);
+    lua_pushfstring(L, "%s: %p", buf, (void *)m);
     return 1;
 }
 

@@ -31,6 +31,14 @@ describe("vekterdb.vector", function()
     assert.truthy(H.error_of(vekterdb.vector, "abc"):find("not a multiple of 4", 1, true))
     assert.truthy(H.error_of(vekterdb.vector, {}):find("vector is empty", 1, true))
     assert.truthy(H.error_of(vekterdb.vector, 0):find("dimension must be a positive integer", 1, true))
+    -- FAISS keeps the dimension in an int: nothing wider is accepted
+    assert.truthy(H.error_of(vekterdb.vector, 2^31):find("larger than FAISS takes", 1, true))
+    assert.truthy(H.error_of(vekterdb.matrix, 0, 2^31):find("larger than FAISS takes", 1, true))
+  end)
+
+  it("shows its real size in tostring", function()
+    local m = vekterdb.matrix(0, 2^31 - 1)
+    assert.truthy(tostring(m):find("vekterdb.matrix(0 x 2147483647)", 1, true))
   end)
 
   it("normalizes in place", function()
