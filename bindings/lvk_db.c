@@ -242,6 +242,17 @@ static int opt_bool(lua_State *L, int t, const char *k, int dflt)
 }
 
 /* use_table(schema|nil, table, idx_name, vector_name, { {name=, type=, ...}, ... }) */
+/* table_exists(schema, table): asked before use_table, which creates */
+static int h_table_exists(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    int exists = 0;
+    if (vk_db_table_exists(db, optcstr(L, 2, "the schema name"), cstr(L, 3, "the table name"), &exists))
+        return lvk_error(L);
+    lua_pushboolean(L, exists);
+    return 1;
+}
+
 static int h_use_table(lua_State *L)
 {
     vk_db *db = checkdb(L, 1);
@@ -1706,7 +1717,7 @@ static int h_sync(lua_State *L)
 }
 
 static const luaL_Reg db_methods[] = {
-    {"close", h_close},       {"use_table", h_use_table}, {"columns", h_columns},
+    {"close", h_close},       {"use_table", h_use_table}, {"table_exists", h_table_exists}, {"columns", h_columns},
     {"info", h_info},         {"dim", h_dim},             {"count", h_count},
     {"next_idx", h_next_idx}, {"find_gap", h_find_gap},   {"attach", h_attach},
     {"insert", h_insert},     {"insert_matrix", h_insert_matrix},     {"search", h_search},       {"nearest", h_nearest},

@@ -166,14 +166,9 @@ static fentry *fcache_entry(vk_db *db, const char *ident, size_t nident)
 static int data_stamp(vk_db *db, char **out)
 {
     *out = NULL;
-    const char *sql = NULL;
-    if (db->in_txn)
+    if (db->in_txn || !db->drv->change_stamp_sql)
         return VK_OK;
-    if (!strcmp(db->drv->name, "sqlite") && !db->schema)
-        sql = "SELECT total_changes() || '/' || data_version FROM pragma_data_version";
-    else if (!strcmp(db->drv->name, "postgresql"))
-        sql = "SELECT CASE WHEN txid_current_if_assigned() IS NULL "
-              "THEN txid_current_snapshot()::text END";
+    const char *sql = db->drv->change_stamp_sql(db);
     if (!sql)
         return VK_OK;
     vk_stmt *st;

@@ -1110,9 +1110,9 @@ static int my_describe(vk_db *db, int *exists, vk_column **out, int *nout)
     return VK_OK;
 }
 
-static int my_table_exists(vk_db *db, const char *name, int *exists)
+static int my_table_exists(vk_db *db, const char *schema, const char *name, int *exists)
 {
-    vk_value p[2] = {text_or_null(db->schema), text_or_null(name)};
+    vk_value p[2] = {text_or_null(schema), text_or_null(name)};
     i64 n = 0;
     int rc = vk_db_query_int(db,
                              "SELECT COUNT(*) FROM information_schema.TABLES "

@@ -1360,13 +1360,13 @@ static int pg_insert(vk_db *db, const vk_rows *rows)
     return copy_result(db, rows, refused);
 }
 
-static int pg_table_exists(vk_db *db, const char *name, int *exists)
+static int pg_table_exists(vk_db *db, const char *schema, const char *name, int *exists)
 {
     /* to_regclass takes the quoted, schema-qualified name */
     vk_buf q = {0};
     int rc = VK_OK;
-    if (db->schema) {
-        rc |= vk_buf_ident(&q, db->schema);
+    if (schema) {
+        rc |= vk_buf_ident(&q, schema);
         rc |= vk_buf_adds(&q, ".");
     }
     rc |= vk_buf_ident(&q, name);
@@ -1380,6 +1380,14 @@ static int pg_table_exists(vk_db *db, const char *name, int *exists)
     vk_buf_free(&q);
     *exists = rc == VK_OK && n > 0;
     return rc;
+}
+
+/* the snapshot moves with every commit; NULL inside this connection's own
+ * write transaction */
+static const char *pg_change_stamp_sql(const vk_db *db)
+{
+    (void)db;
+    return "SELECT CASE WHEN txid_current_if_assigned() IS NULL THEN txid_current_snapshot()::text END";
 }
 
 /* ---------- fetch by idx ---------- */
@@ -1564,6 +1572,7 @@ const vk_driver vk_pg_driver = {
     .ncols = pg_ncols,
     .describe = pg_describe,
     .table_exists = pg_table_exists,
+    .change_stamp_sql = pg_change_stamp_sql,
     .insert = pg_insert,
     .fetch = pg_fetch,
     .sql_type = pg_sql_type,

@@ -147,7 +147,7 @@ int vk_side_exists(vk_db *db, const char *suffix, int *exists)
         return VK_ENOMEM;
     strcpy(name, db->table);
     strcat(name, suffix);
-    int rc = db->drv->table_exists(db, name, exists);
+    int rc = db->drv->table_exists(db, db->schema, name, exists);
     free(name);
     return rc;
 }

@@ -399,21 +399,28 @@ static char *insert_sql(const vk_db *db)
     return b.p;
 }
 
-static int sq_table_exists(vk_db *db, const char *name, int *exists)
+static int sq_table_exists(vk_db *db, const char *schema, const char *name, int *exists)
 {
     vk_buf sql = {0};
     int rc = vk_buf_adds(&sql, "SELECT COUNT(*) FROM ");
-    if (db->schema) {
-        rc |= vk_buf_ident(&sql, db->schema);
+    if (schema) {
+        rc |= vk_buf_ident(&sql, schema);
         rc |= vk_buf_adds(&sql, ".");
     }
-    rc |= vk_buf_adds(&sql, "sqlite_master WHERE type = 'table' AND name = ?1");
+    rc |= vk_buf_adds(&sql, "sqlite_master WHERE type IN ('table', 'view') AND name = ?1");
     i64 n = 0;
     vk_value p = {.type = VK_TEXT, .s = name, .len = strlen(name)};
     rc = rc ? VK_ENOMEM : vk_db_query_int(db, sql.p, &p, 1, &n, NULL);
     vk_buf_free(&sql);
     *exists = rc == VK_OK && n > 0;
     return rc;
+}
+
+/* total_changes counts this connection's changes, data_version moves with
+ * every other connection's commit (of the main database only) */
+static const char *sq_change_stamp_sql(const vk_db *db)
+{
+    return db->schema ? NULL : "SELECT total_changes() || '/' || data_version FROM pragma_data_version";
 }
 
 static int sq_insert(vk_db *db, const vk_rows *rows)
@@ -546,6 +553,7 @@ const vk_driver vk_sqlite_driver = {
     .ncols = sq_ncols,
     .describe = sq_describe,
     .table_exists = sq_table_exists,
+    .change_stamp_sql = sq_change_stamp_sql,
     .insert = sq_insert,
     .fetch = sq_fetch,
     .sql_type = sq_sql_type,

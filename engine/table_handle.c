@@ -218,6 +218,15 @@ static int copy_columns(vk_column **dst, const vk_column *src, int n)
     return VK_OK;
 }
 
+int vk_db_table_exists(vk_db *db, const char *schema, const char *table, int *exists)
+{
+    *exists = 0;
+    if (!table || !*table)
+        return vk_fail(VK_EINVAL, "the table name is empty");
+    int rc = db->drv->table_exists(db, schema, table, exists);
+    return rc ? vk_fail_context("cannot ask the catalog whether table %s exists", table) : VK_OK;
+}
+
 int vk_db_use_table(vk_db *db, const char *schema, const char *table,
                     const char *idx_name, const char *vector_name,
                     const vk_column *cols, int ncols)

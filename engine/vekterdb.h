@@ -211,6 +211,9 @@ int vk_db_use_table(vk_db *db, const char *schema, const char *table,
                     const char *idx_name, const char *vector_name,
                     const vk_column *cols, int ncols);
 int vk_db_table_existed(const vk_db *db);
+/* whether a table or view exists, asked of the database's catalog without
+ * binding the handle to it; schema may be NULL (the default one) */
+int vk_db_table_exists(vk_db *db, const char *schema, const char *table, int *exists);
 int vk_db_ncolumns(const vk_db *db);                 /* idx and vector included */
 const vk_column *vk_db_column(const vk_db *db, int i);
 int vk_db_column_index(const vk_db *db, const char *name);   /* -1 if none */

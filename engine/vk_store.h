@@ -47,8 +47,9 @@ typedef struct vk_driver {
     int (*ncols)(vk_stmt *st);
     /* reads the table's columns from the catalog; *exists = 0 when absent */
     int (*describe)(vk_db *db, int *exists, vk_column **cols, int *ncols);
-    /* whether table name (unquoted, in the handle's schema) exists */
-    int (*table_exists)(vk_db *db, const char *name, int *exists);
+    /* whether table (or view) name, unquoted, exists in schema (NULL:
+     * the connection's default schema) */
+    int (*table_exists)(vk_db *db, const char *schema, const char *name, int *exists);
     /* writes every row (db column order), inside the caller's transaction */
     int (*insert)(vk_db *db, const vk_rows *rows);
     /* rows of the given ids (unique, any order) for the given columns;
@@ -62,6 +63,12 @@ typedef struct vk_driver {
      * member) when the database has none.  VARCHAR(n) is the same in every
      * dialect and made by table_handle.c. */
     const char *(*kind_sql_type)(vk_kind k);
+    /* a query of one text value that differs after any commit (this
+     * connection's or another's) that may have changed the table, and is
+     * NULL inside a write transaction of this connection; NULL (or a NULL
+     * member) when the database offers none: filters are then evaluated
+     * afresh for every search */
+    const char *(*change_stamp_sql)(const vk_db *db);
 } vk_driver;
 
 extern const vk_driver vk_sqlite_driver;

@@ -420,26 +420,6 @@ local function redact_url(url)
   return (url:gsub("([?&]password=)[^&]*", "%1***"))
 end
 
--- whether the table exists, asked of the database's catalog before
--- use_table (which would create it); nil when the driver has no query here
-local function table_exists(h, schema, table_name)
-  local driver = h:info().driver
-  local rows
-  if driver == "sqlite" then
-    rows = h:execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?1",
-                     { table_name })
-  elseif driver == "postgresql" then
-    rows = h:execute("SELECT 1 FROM information_schema.tables WHERE table_name = $1 "
-      .. "AND table_schema = COALESCE(NULLIF($2, ''), current_schema())", { table_name, schema or "" })
-  elseif driver == "mysql" then
-    rows = h:execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_NAME = ?1 "
-      .. "AND TABLE_SCHEMA = COALESCE(NULLIF(?2, ''), DATABASE())", { table_name, schema or "" })
-  else
-    return nil
-  end
-  return #rows > 0
-end
-
 -- vekterdb.new's work; fn names the public call in messages; with
 -- must_exist the table is never created
 local function open_table(fn, table_name, opts, must_exist)
@@ -456,7 +436,7 @@ local function open_table(fn, table_name, opts, must_exist)
   end
   local h = core.open(url, connect_list(opts.connect_args))
   local ok, err = pcall(function()
-    if must_exist and table_exists(h, opts.schema, table_name) == false then
+    if must_exist and not h:table_exists(opts.schema, table_name) then
       raise(string.format("%s: table %s does not exist at %s (loading never creates a table)", fn,
         opts.schema and opts.schema .. "." .. table_name or table_name, redact_url(url)), "not_found")
     end
