@@ -144,51 +144,37 @@ run_lint() {
     count "$out/lint.tap"
 }
 
-# run_pg [BUSTED OPTIONS...]: the busted suite on PostgreSQL: the server of
-# VEKTERDB_TEST_PG_URL, or a throw-away cluster (spec/support/pg.sh)
-# removed even when tests fail
-run_pg() {
-    if [ -n "${VEKTERDB_TEST_PG_URL:-}" ]; then
-        run_busted postgresql-lua5.4 "$LUA" postgresql "$@"
+# run_server BACKEND SCRIPT LABEL URLVAR [BUSTED OPTIONS...]: the busted
+# suite on a database server: the one URLVAR names, or a throw-away one that
+# spec/support/SCRIPT starts and removes, even when tests fail
+run_server() {
+    backend=$1 script=$2 label=$3 urlvar=$4
+    shift 4
+    eval "given=\${$urlvar:-}"
+    if [ -n "$given" ]; then
+        run_busted "$backend-lua5.4" "$LUA" "$backend" "$@"
         return
     fi
-    section "PostgreSQL: a throw-away server"
-    trap 'BUILD=$BUILD sh spec/support/pg.sh stop' EXIT
+    section "$label: a throw-away server"
+    trap "BUILD=$BUILD sh spec/support/$script stop" EXIT
     trap 'exit 130' INT TERM
-    if ! pgenv=$(BUILD=$BUILD sh spec/support/pg.sh start 2> "$out/pg-start.log"); then
-        cat "$out/pg-start.log"
-        fail_one "the PostgreSQL test server did not start"
+    if ! env=$(BUILD=$BUILD sh "spec/support/$script" start 2> "$out/$backend-start.log"); then
+        cat "$out/$backend-start.log"
+        fail_one "the $label test server did not start"
         return
     fi
-    eval "$pgenv"
-    run_busted postgresql-lua5.4 "$LUA" postgresql "$@"
-    BUILD=$BUILD sh spec/support/pg.sh stop
+    eval "$env"
+    run_busted "$backend-lua5.4" "$LUA" "$backend" "$@"
+    BUILD=$BUILD sh "spec/support/$script" stop
     trap - EXIT INT TERM
-    unset VEKTERDB_TEST_PG_URL
+    unset "$urlvar"
 }
 
-# run_mysql [BUSTED OPTIONS...]: the busted suite on MariaDB: the server of
-# VEKTERDB_TEST_MYSQL_URL, or a throw-away one (spec/support/mysql.sh)
-# removed even when tests fail
-run_mysql() {
-    if [ -n "${VEKTERDB_TEST_MYSQL_URL:-}" ]; then
-        run_busted mysql-lua5.4 "$LUA" mysql "$@"
-        return
-    fi
-    section "MariaDB: a throw-away server"
-    trap 'BUILD=$BUILD sh spec/support/mysql.sh stop' EXIT
-    trap 'exit 130' INT TERM
-    if ! myenv=$(BUILD=$BUILD sh spec/support/mysql.sh start 2> "$out/mysql-start.log"); then
-        cat "$out/mysql-start.log"
-        fail_one "the MariaDB test server did not start"
-        return
-    fi
-    eval "$myenv"
-    run_busted mysql-lua5.4 "$LUA" mysql "$@"
-    BUILD=$BUILD sh spec/support/mysql.sh stop
-    trap - EXIT INT TERM
-    unset VEKTERDB_TEST_MYSQL_URL
-}
+# run_pg, run_mysql [BUSTED OPTIONS...]: on PostgreSQL (VEKTERDB_TEST_PG_URL
+# or spec/support/pg.sh), on MariaDB (VEKTERDB_TEST_MYSQL_URL or
+# spec/support/mysql.sh)
+run_pg() { run_server postgresql pg.sh PostgreSQL VEKTERDB_TEST_PG_URL "$@"; }
+run_mysql() { run_server mysql mysql.sh MariaDB VEKTERDB_TEST_MYSQL_URL "$@"; }
 
 # run_luajit: the specs again under LuaJIT with its build of vekterdb.core
 # (examples/openresty/openresty.mk).  lua5.4 processes that specs start keep
