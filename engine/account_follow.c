@@ -24,7 +24,9 @@
  * it reads anything, so a commit it does not see in its first catch-up is
  * announced to it.  Before a search it reads the notices that arrived,
  * without waiting: with none (and a connection that stayed up) it skips the
- * catch-up and tombstone queries.
+ * catch-up (the table's next idx).  Deleted records are read by every
+ * search all the same, so a delete is never returned once it committed,
+ * while a new record is found once its notice arrived.
  */
 #include "vk_account.h"
 
@@ -404,17 +406,14 @@ int vk_db_following(const vk_db *db) { return db->following; }
 
 int64_t vk_db_index_generation(const vk_db *db) { return db->index ? db->index_gen : 0; }
 
-int vk_db_refresh(vk_db *db, int *quiet)
+int vk_db_refresh(vk_db *db)
 {
-    *quiet = 0;
     if (db->following && !db->in_txn) {
         int changed = 1;
         if (db->drv->changes(db, 0, &changed) || changed)
             db->behind = 1;
-        if (!db->behind) {
-            *quiet = 1;
+        if (!db->behind)
             return VK_OK;
-        }
     }
     i64 added;
     int rc = vk_db_catch_up(db, 0, NULL, NULL, 1, &added);

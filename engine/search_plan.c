@@ -581,8 +581,7 @@ static int apply_dead(plan *p)
 static int use_tombstones(plan *p, i64 *inside)
 {
     *inside = 0;
-    /* quiet: no notice since the catch-up just made, which read them */
-    int rc = p->db->quiet ? VK_OK : vk_tomb_refresh(p->db);
+    int rc = vk_tomb_refresh(p->db);
     if (rc)
         return rc;
     int explicit_ids = vk_faiss_explicit_ids(p->fi);

@@ -464,8 +464,10 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     /* what other handles committed since the last call: a cheap check of
      * the table's next idx when there is nothing new */
     i64 *tail = NULL, ntail = 0;
-    int quiet = 0;
-    int rc = vk_db_refresh(db, &quiet);
+    /* what other handles committed since the last call: a cheap check of
+     * the table's next idx, skipped by a node that heard of no commit
+     * (deleted records are read by every search all the same) */
+    int rc = vk_db_refresh(db);
     if (rc == VK_OK)
         rc = mapped_tail(db, o, &tail, &ntail);
     if (rc)
@@ -489,7 +491,6 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     missing ms = {0};
     i64 *dead = NULL, ndead = 0;
     rc = (out->count && out->ids && out->metric && labels) ? VK_OK : VK_ENOMEM;
-    db->quiet = quiet;
     for (int attempt = 0; rc == VK_OK && nq > 0 && (ntotal > 0 || ntail > 0); attempt++) {
         ms.n = 0;
         ms.short_query = 0;
@@ -500,7 +501,6 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
         /* a record missing from the table must have been deleted: an idx
          * nobody ever deleted means the index is not this table's */
         st->missing += ms.n;
-        db->quiet = 0;
         if ((rc = vk_tomb_refresh(db)))
             break;
         vk_idset all;
@@ -523,7 +523,6 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
         ndead += ms.n;
         qsort(dead, (size_t)ndead, sizeof(i64), cmp_i64);
     }
-    db->quiet = 0;
     free(labels);
     free(ms.ids);
     free(dead);

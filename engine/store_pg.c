@@ -1713,7 +1713,9 @@ static int pg_changes(vk_db *db, int timeout_ms, int *changed)
     }
     i64 deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        if (!PQconsumeInput(c->pg)) {
+        /* twice: a server that ended the session sends its message, then
+         * the end of the stream, which the first read may stop short of */
+        if (!PQconsumeInput(c->pg) || !PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
             /* the next statement reconnects; until then assume the worst */
             mark_lost(c, 0);
             *changed = 1;

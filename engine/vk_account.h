@@ -34,8 +34,7 @@ int vk_db_index_file_gen(vk_db *db, const char *path, i64 *gen);
  * generation's object and removes the objects beyond the newest kept */
 int vk_db_store_index_object(vk_db *db, int fd, i64 seq, const char *hex, i64 bytes, i64 ntotal);
 /* before a search: catches up with what others committed, unless the
- * handle follows the table and no notice arrived since it last did
- * (*quiet = 1: the tombstones need no reading either) */
-int vk_db_refresh(vk_db *db, int *quiet);
+ * handle follows the table and no notice arrived since it last did */
+int vk_db_refresh(vk_db *db);
 
 #endif

@@ -123,8 +123,6 @@ struct vk_db {
      * unchanged; freed through scache_free (set by its owner) at close */
     void *scache;
     void (*scache_free)(void *scache);
-    int quiet;                   /* this search skips reading tombstones: notices
-                                  * say nothing changed since the last catch-up */
     /* account (account_follow.c): a search node following the table */
     int following;               /* listening for the table's write transactions */
     int behind;                  /* a notice arrived since the last catch-up */
