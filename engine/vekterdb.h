@@ -341,7 +341,8 @@ int vk_db_keep_index_objects(vk_db *db, int64_t keep);
  * the database into cache_dir (a copy already there is reused when it
  * matches), checks its SHA-256 (VK_ECODEC when it does not match), attaches
  * it without a file, and listens for the table's write transactions: a
- * search then skips the catch-up queries while none committed. */
+ * search then skips the catch-up query while none committed (deletes are
+ * read by every search). */
 int vk_db_follow(vk_db *db, const char *cache_dir);
 int vk_db_following(const vk_db *db);
 /* Waits up to timeout_ms for a write transaction of the table to commit

@@ -1364,9 +1364,10 @@ local FOLLOW_OPTS = set_of({ "cache_dir", "schema", "idx_name", "vector_name", "
 -- `corrupt`), and read. From then on the node is a DB like any other: it
 -- catches up with the records committed after that file from the table,
 -- and leaves deleted ones out. It listens for the table's changes
--- (PostgreSQL `LISTEN`/`NOTIFY`): a search skips the catch-up queries while
--- no other handle committed anything, and `DB:wait_for_changes` waits for
--- one. The node never writes an index file; newer generations saved
+-- (PostgreSQL `LISTEN`/`NOTIFY`): a search skips the catch-up query while
+-- no other handle committed anything (deleted records are read by every
+-- search, so a delete vanishes at once), and `DB:wait_for_changes` waits
+-- for a commit. The node never writes an index file; newer generations saved
 -- later are not downloaded again (catching up from the table is cheaper),
 -- a node started later gets the newest.
 --

@@ -250,7 +250,7 @@ describe("search nodes following a PostgreSQL table", function()
     w:close()
   end)
 
-  it("measure: a node's search without the catch-up query, and the time a commit takes to reach it", function()
+  it("measure: a node's search without the catch-up query, and the time a commit takes to reach it #slow", function()
     local w, name = writer(2000, 2)
     local node = vekterdb.follow(H.url(), name, { cache_dir = H.path("cache") })
     local plain = vekterdb.new(name, { url = H.url() })
