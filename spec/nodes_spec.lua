@@ -169,6 +169,26 @@ describe("search nodes following a PostgreSQL table", function()
     w:close()
   end)
 
+  it("let a reader's snapshot finish an object a writer unlinks meanwhile (the design of a download)", function()
+    local w, name = writer(200, 2)
+    local reader = vekterdb.new(name, { url = H.url() })
+    local q = H.quote(name .. "__vekterdb_index_objects")
+    -- what follow does: the newest row and its object, in one snapshot
+    reader:execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    local row = reader:execute(("SELECT object, sha256 FROM %s ORDER BY seq DESC LIMIT 1"):format(q))[1]
+    -- a writer removes every object meanwhile (a rebuild pruning does the same)
+    w:keep_index_in_database(0)
+    assert.are.equal(0, #objects(w))
+    local got = reader:execute("SELECT encode(sha256(lo_get($1)), 'hex')", { row[1] })[1][1]
+    assert.are.equal(row[2], got)
+    reader:execute("COMMIT")
+    -- gone for a new snapshot
+    local ok = pcall(reader.execute, reader, "SELECT lo_get($1)", { row[1] })
+    assert.is_false(ok)
+    reader:close()
+    w:close()
+  end)
+
   it("keep only the newest generations' objects, and none once turned off", function()
     local w = writer(100, 2)
     for i = 1, 4 do w:insert(records(2, 100 + 2 * i)) end   -- each insert saves
