@@ -4,8 +4,8 @@
 --   lua5.4 spec/support/node_worker.lua node <n> <url> <table> <dir> <deadline> <restart_s>
 -- The writer inserts records "w-<n>" one small batch at a time, deletes some
 -- older ones and rebuilds (a new index generation in the database), and logs
--- each acknowledged call after it returned: "ack <id> <monotonic time>",
--- "del <id>".  A node follows the table from the URL alone (no index file
+-- each acknowledged call after it returned: "ack <id> <monotonic time of the
+-- call> <of its return>", "del <id>".  A node follows the table from the URL alone (no index file
 -- given), waits for changes, and searches every record the log acknowledged
 -- (and the next ids the writer will use, so that it sees a record before the
 -- writer's log line); it writes when it first found each record, and
@@ -18,6 +18,8 @@ local S = require "spec.support.stress_common"
 
 local now = core.monotime
 local role = arg[1]
+-- one FAISS thread per process: four processes share the machine's cores
+vekterdb.set_num_threads(1)
 
 local function sleep(s) os.execute(("sleep %.3f"):format(s)) end
 
@@ -36,12 +38,13 @@ if role == "writer" then
       local id = "w-" .. n
       batch[#batch + 1] = { id = id, vector = S.vector_of(id) }
     end
+    local t0 = now()
     local ok, err = pcall(db.insert, db, batch)
     local t = now()
     if ok then
       counts.batches = counts.batches + 1
       for _, r in ipairs(batch) do
-        log:write(("ack %s %.6f\n"):format(r.id, t))
+        log:write(("ack %s %.6f %.6f\n"):format(r.id, t0, t))
         live[#live + 1] = r.id
         counts.records = counts.records + 1
       end
@@ -102,9 +105,9 @@ local function poll_log()
   f:close()
   local consumed = 0
   for line, stop in data:gmatch("([^\n]*)\n()") do
-    local id, t = line:match("^ack (%S+) (%S+)$")
+    local id, t0, t1 = line:match("^ack (%S+) (%S+) (%S+)$")
     if id then
-      ack_time[id] = tonumber(t)
+      ack_time[id] = { tonumber(t0), tonumber(t1) }
       acked[#acked + 1] = id
       maxn = math.max(maxn, tonumber(id:match("%d+")))
     else
@@ -174,12 +177,14 @@ while true do
 end
 node:close()
 
--- "seen <id> <seconds from the writer's acknowledgement>" per found record
+-- "seen <id> <seconds from the writer's insert call> <from its return>" per
+-- found record: the commit happened in between (the insert also saves the
+-- index after it), so the first is an upper bound of commit to node
 local out = assert(io.open(("%s/node%d.seen"):format(dir, num), "wb"))
 for _, id in ipairs(acked) do
   if found_at[id] then
     counts.found = counts.found + 1
-    out:write(("seen %s %.6f\n"):format(id, found_at[id] - ack_time[id]))
+    out:write(("seen %s %.6f %.6f\n"):format(id, found_at[id] - ack_time[id][1], found_at[id] - ack_time[id][2]))
   elseif not deleted[id] then
     out:write(("missing %s\n"):format(id))
   end
