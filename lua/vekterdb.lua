@@ -1318,8 +1318,9 @@ end
 -- only: elsewhere the call raises an error with code `invalid`.
 --
 --     writer:keep_index_in_database(2)
--- @int[opt=2] keep the generations to keep (2 lets a node still
--- downloading the older one finish; 0 turns the setting off and removes
+-- @int[opt=2] keep the generations to keep (nodes take the newest; an
+-- older one is there for recovery by hand, and a node downloading it is
+-- safe anyway: docs/concurrency.md; 0 turns the setting off and removes
 -- the objects)
 -- @return nothing
 function DB:keep_index_in_database(keep)
