@@ -476,6 +476,52 @@ static int h_write_index(lua_State *L)
     return 0;
 }
 
+/* ---------- search nodes ---------- */
+
+/* keep_index_objects(n): every save keeps the newest n generations in the database */
+static int h_keep_index_objects(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    if (vk_db_keep_index_objects(db, (int64_t)n))
+        return lvk_error(L);
+    return 0;
+}
+
+/* follow(cache_dir) -> index: the newest generation kept in the database */
+static int h_follow(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    if (vk_db_follow(db, cstr(L, 2, "the cache directory")))
+        return lvk_error(L);
+    if (!vk_index_metric_supported(vk_db_index(db))) {
+        vk_db_attach(db, NULL, NULL);
+        return lvk_errorf(L, "the index file kept in the database uses a metric other than inner "
+                          "product or L2");
+    }
+    lvk_pushindex_of(L, vk_db_index(db));
+    return 1;
+}
+
+/* wait_for_changes(ms) -> whether a change arrived (and was caught up with) */
+static int h_wait_for_changes(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    lua_Integer ms = luaL_checkinteger(L, 2);
+    int changed = 0;
+    if (vk_db_wait_for_changes(db, ms > 0x7fffffff ? 0x7fffffff : (int)ms, &changed))
+        return lvk_error(L);
+    lua_pushboolean(L, changed);
+    return 1;
+}
+
+/* generation() -> the generation of the file the attached index came from, 0 */
+static int h_generation(lua_State *L)
+{
+    lvk_pushint64(L, vk_db_index_generation(checkdb(L, 1)));
+    return 1;
+}
+
 /* ---------- values ---------- */
 
 static int col_of(lua_State *L, vk_db *db, const char *name)
@@ -1728,6 +1774,8 @@ static const luaL_Reg db_methods[] = {
     {"warning", h_warning}, {"index_file", h_index_file}, {"open_index", h_open_index},
     {"index", h_index}, {"set_params", h_set_params}, {"params", h_params},
     {"store_value", h_store_value},
+    {"keep_index_objects", h_keep_index_objects}, {"follow", h_follow},
+    {"wait_for_changes", h_wait_for_changes}, {"generation", h_generation},
     {NULL, NULL}};
 
 static const luaL_Reg cursor_methods[] = {{"next", cur_next}, {"close", cur_close}, {NULL, NULL}};

@@ -51,8 +51,10 @@ static void to_hex(const unsigned char d[32], char hex[65])
 
 static vk_value text(const char *s) { return (vk_value){.type = VK_TEXT, .s = s, .len = strlen(s)}; }
 
-/* records (file, hex) with a new seq, in its own transaction */
-static int record(vk_db *db, const char *file, const char *hex, i64 bytes, i64 ntotal, i64 *seq)
+/* records (file, hex) with a new seq, in its own transaction; with fd (a
+ * save), the same transaction keeps the file in the database when the
+ * table asks for it (account_follow.c) */
+static int record(vk_db *db, const char *file, const char *hex, i64 bytes, i64 ntotal, i64 *seq, int fd)
 {
     if (db->in_txn)
         return vk_fail(VK_ESTATE, "an index file cannot be recorded inside a transaction");
@@ -79,6 +81,8 @@ static int record(vk_db *db, const char *file, const char *hex, i64 bytes, i64 n
                             "(%s1, %s2, %s3, %s4, %s5)", q, ph, ph, ph, ph, ph)) == VK_OK &&
         (rc = vk_db_upsert(db, &sql, "file, sha256", "seq,ntotal", NULL)) == VK_OK)
         rc = vk_db_run(db, sql.p, p, 5);
+    if (rc == VK_OK && fd >= 0)
+        rc = vk_db_store_index_object(db, fd, *seq, hex, bytes, ntotal);
     free(q);
     vk_buf_free(&sql);
     if (rc == VK_OK)
@@ -121,7 +125,7 @@ static int seal(void *ud, int fd)
     if (rc)
         return rc;
     to_hex(d, hex);
-    if ((rc = record(db, c->file, hex, bytes, vk_index_ntotal(db->index), &c->seq)))
+    if ((rc = record(db, c->file, hex, bytes, vk_index_ntotal(db->index), &c->seq, fd)))
         return rc;
     /* the rename, and forgetting the digests it makes stale, in turn with
      * the other savers of this name */
@@ -310,7 +314,7 @@ static int read_once(vk_db *db, const char *path, int mmap, int trust, vk_index 
         rc = vk_index_read_fd(out, fd, path, mmap);
     close(fd);
     if (rc == VK_OK && trust && !known) {
-        if ((rc = record(db, path, hex, bytes, vk_index_ntotal(*out), gen))) {
+        if ((rc = record(db, path, hex, bytes, vk_index_ntotal(*out), gen, -1))) {
             vk_index_release(*out);
             *out = NULL;
         }

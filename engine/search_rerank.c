@@ -463,9 +463,11 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
         return vk_fail(VK_EINVAL, "query %lld holds a NaN or infinite value", (long long)(bad / d) + 1);
     /* what other handles committed since the last call: a cheap check of
      * the table's next idx when there is nothing new */
-    i64 added;
     i64 *tail = NULL, ntail = 0;
-    int rc = vk_db_catch_up(db, 0, NULL, NULL, 1, &added);
+    /* what other handles committed since the last call: a cheap check of
+     * the table's next idx, skipped by a node that heard of no commit
+     * (deleted records are read by every search all the same) */
+    int rc = vk_db_refresh(db);
     if (rc == VK_OK)
         rc = mapped_tail(db, o, &tail, &ntail);
     if (rc)

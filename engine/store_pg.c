@@ -19,8 +19,13 @@
  */
 #include "vk_store.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <libpq/libpq-fs.h>
 #include <math.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +47,7 @@ enum {
 #define BLOCK_ROWS 1000     /* later blocks, binary when the types allow */
 #define PREP_CACHE 8        /* prepared fetch statements kept per connection */
 #define COPY_CHUNK (1 << 20)
+#define LO_CHUNK (256 << 10)   /* bytes of a large object moved at a time */
 
 enum { ST_TXN, ST_HELD, ST_CLOSED };   /* cursor states */
 
@@ -61,6 +67,8 @@ typedef struct pg_conn {
     int noids;
     prepared prep[PREP_CACHE];
     int next_prep;
+    char channel[40];       /* LISTENed to: the table's change notices, or "" */
+    int missed;             /* notices may have been missed (a reconnect) */
 } pg_conn;
 
 struct vk_stmt {
@@ -321,6 +329,20 @@ static void track(pg_conn *c, PGTransactionStatusType before, const PGresult *re
         closed_by_txn_end(c, res && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0);
 }
 
+/* LISTEN again on a new session; c->missed until changes() reports it */
+static int relisten(pg_conn *c)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "LISTEN %s", c->channel);
+    PGresult *res = PQexec(c->pg, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    c->missed = 1;
+    if (!ok)
+        mark_lost(c, 0);
+    return ok ? VK_OK : VK_ECONN;
+}
+
 /* before a command: a broken connection is reset when no transaction was lost */
 static int usable(pg_conn *c, const char *what)
 {
@@ -334,7 +356,10 @@ static int usable(pg_conn *c, const char *what)
                 free(c->prep[i].sql);
                 c->prep[i].sql = NULL;
             }
-            return VK_OK;
+            /* a new session hears nothing until it listens again, and
+             * what was committed meanwhile was announced to the old one */
+            if (!*c->channel || relisten(c) == VK_OK)
+                return VK_OK;
         }
     }
     char msg[512];
@@ -532,13 +557,29 @@ static void pg_disconnect(vk_db *db)
  * machine on the server, is released by COMMIT or ROLLBACK, and waits as
  * long as the session's lock_timeout allows (PostgreSQL's default: no
  * limit). */
-static int pg_lock_writers(vk_db *db)
+static u64 table_key(const vk_db *db)
 {
     uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)db->qtable; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
-    char sql[96];
-    snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", (long long)h);
+    return h;
+}
+
+/* the table's notice channel: "vekterdb_<key in hex>" */
+static void channel_of(const vk_db *db, char out[40])
+{
+    snprintf(out, 40, "vekterdb_%016llx", (unsigned long long)table_key(db));
+}
+
+/* The same statement announces the write transaction to the table's
+ * search nodes (pg_listen): PostgreSQL delivers a NOTIFY at COMMIT, never
+ * on ROLLBACK, and only after the rows are visible. */
+static int pg_lock_writers(vk_db *db)
+{
+    char sql[160], ch[40];
+    channel_of(db, ch);
+    snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld), pg_notify('%s', '')",
+             (long long)table_key(db), ch);
     PGresult *res = run(CONN(db), sql, NULL, 0, "cannot wait for the other writers");
     PQclear(res);
     return res ? VK_OK : vk_errcode();
@@ -1554,6 +1595,158 @@ static const char *pg_kind_sql_type(vk_kind k)
     }
 }
 
+/* ---------- search nodes: large objects and change notices ---------- */
+
+static int lo_failed(pg_conn *c, const char *what)
+{
+    return pg_fail(c, NULL, what);
+}
+
+static int pg_object_put(vk_db *db, int fd, i64 *oid)
+{
+    pg_conn *c = CONN(db);
+    int rc = usable(c, "cannot store an index file");
+    if (rc)
+        return rc;
+    Oid o = lo_creat(c->pg, INV_READ | INV_WRITE);
+    if (o == InvalidOid)
+        return lo_failed(c, "cannot create a large object");
+    int lfd = lo_open(c->pg, o, INV_WRITE);
+    if (lfd < 0)
+        return lo_failed(c, "cannot open a large object");
+    char *buf = vk_malloc(LO_CHUNK);
+    rc = buf ? VK_OK : VK_ENOMEM;
+    for (off_t off = 0; rc == VK_OK;) {
+        ssize_t n = pread(fd, buf, LO_CHUNK, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = vk_fail(VK_EIO, "cannot read the index file to store: %s", strerror(errno));
+        if (n <= 0)
+            break;
+        if (lo_write(c->pg, lfd, buf, (size_t)n) != (int)n)
+            rc = lo_failed(c, "cannot write a large object");
+        off += n;
+    }
+    free(buf);
+    if (lo_close(c->pg, lfd) < 0 && rc == VK_OK)
+        rc = lo_failed(c, "cannot close a large object");
+    *oid = (i64)o;
+    return rc;
+}
+
+static int pg_object_get(vk_db *db, i64 oid, int fd, i64 *bytes)
+{
+    pg_conn *c = CONN(db);
+    *bytes = 0;
+    int rc = usable(c, "cannot read an index file from the database");
+    if (rc)
+        return rc;
+    int lfd = lo_open(c->pg, (Oid)oid, INV_READ);
+    if (lfd < 0)
+        return lo_failed(c, "cannot open a large object");
+    char *buf = vk_malloc(LO_CHUNK);
+    rc = buf ? VK_OK : VK_ENOMEM;
+    while (rc == VK_OK) {
+        int n = lo_read(c->pg, lfd, buf, LO_CHUNK);
+        if (n < 0) {
+            rc = lo_failed(c, "cannot read a large object");
+            break;
+        }
+        if (n == 0)
+            break;
+        for (int done = 0; done < n && rc == VK_OK;) {
+            ssize_t w = write(fd, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                rc = vk_fail(VK_EIO, "cannot write the index file: %s", strerror(errno));
+            else
+                done += (int)w;
+        }
+        *bytes += n;
+    }
+    free(buf);
+    if (lo_close(c->pg, lfd) < 0 && rc == VK_OK)
+        rc = lo_failed(c, "cannot close a large object");
+    return rc;
+}
+
+static int pg_object_drop(vk_db *db, i64 oid)
+{
+    pg_conn *c = CONN(db);
+    int rc = usable(c, "cannot remove an index file from the database");
+    if (rc)
+        return rc;
+    return lo_unlink(c->pg, (Oid)oid) < 0 ? lo_failed(c, "cannot remove a large object") : VK_OK;
+}
+
+static int pg_listen(vk_db *db)
+{
+    pg_conn *c = CONN(db);
+    char ch[40], sql[64];
+    channel_of(db, ch);
+    snprintf(sql, sizeof sql, "LISTEN %s", ch);
+    int rc = pg_exec(db, sql);
+    if (rc == VK_OK)
+        memcpy(c->channel, ch, sizeof ch);
+    return rc;
+}
+
+static i64 now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (i64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pg_changes(vk_db *db, int timeout_ms, int *changed)
+{
+    pg_conn *c = CONN(db);
+    *changed = 0;
+    if (!*c->channel)
+        return vk_fail(VK_ESTATE, "the connection is not listening for changes");
+    /* a session inside a transaction is told nothing until it ends */
+    if (c->own_txn) {
+        *changed = 1;
+        return end_own_txn(c);
+    }
+    if (c->lost) {
+        *changed = 1;
+        return usable(c, "cannot listen for changes");
+    }
+    if (c->missed) {
+        c->missed = 0;
+        *changed = 1;
+    }
+    i64 deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        /* twice: a server that ended the session sends its message, then
+         * the end of the stream, which the first read may stop short of */
+        if (!PQconsumeInput(c->pg) || !PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+            /* the next statement reconnects; until then assume the worst */
+            mark_lost(c, 0);
+            *changed = 1;
+            return VK_OK;
+        }
+        PGnotify *n;
+        while ((n = PQnotifies(c->pg))) {
+            if (strcmp(n->relname, c->channel) == 0)
+                *changed = 1;
+            PQfreemem(n);
+        }
+        i64 left = deadline - now_ms();
+        if (*changed || left <= 0)
+            return VK_OK;
+        struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
+        if (p.fd < 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR)) {
+            mark_lost(c, 0);
+            *changed = 1;
+            return VK_OK;
+        }
+    }
+}
+
 const vk_driver vk_pg_driver = {
     .name = "postgresql",
     .placeholder = "$",
@@ -1577,4 +1770,10 @@ const vk_driver vk_pg_driver = {
     .fetch = pg_fetch,
     .sql_type = pg_sql_type,
     .kind_sql_type = pg_kind_sql_type,
+    .snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    .object_put = pg_object_put,
+    .object_get = pg_object_get,
+    .object_drop = pg_object_drop,
+    .listen = pg_listen,
+    .changes = pg_changes,
 };

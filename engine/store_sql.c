@@ -50,6 +50,16 @@ int vk_db_begin(vk_db *db)
     return rc;
 }
 
+int vk_db_begin_snapshot(vk_db *db)
+{
+    if (!db->drv->snapshot_sql)
+        return vk_fail(VK_EINVAL, "%s has no snapshot reads", db->drv->name);
+    int rc = db->drv->exec(db, db->drv->snapshot_sql);
+    if (rc == VK_OK)
+        db->in_txn = 1;
+    return rc;
+}
+
 int vk_db_commit(vk_db *db)
 {
     int rc = db->drv->exec(db, "COMMIT");

@@ -334,6 +334,26 @@ int vk_db_read_index(vk_db *db, const char *path, int mmap, int trust, vk_index 
  * recorded, rename */
 int vk_db_write_index(vk_db *db, const char *path);
 
+/* ---------- search nodes (README "Search nodes") ---------- */
+/* Keeps the newest keep generations of the table's index file in the
+ * database (0: none), for every writer of the table: each save then also
+ * stores the file as a large object in the transaction that records its
+ * digest.  VK_EINVAL where the database has no large objects. */
+int vk_db_keep_index_objects(vk_db *db, int64_t keep);
+/* Makes the handle a search node: downloads the newest generation kept in
+ * the database into cache_dir (a copy already there is reused when it
+ * matches), checks its SHA-256 (VK_ECODEC when it does not match), attaches
+ * it without a file, and listens for the table's write transactions: a
+ * search then skips the catch-up query while none committed (deletes are
+ * read by every search). */
+int vk_db_follow(vk_db *db, const char *cache_dir);
+int vk_db_following(const vk_db *db);
+/* Waits up to timeout_ms for a write transaction of the table to commit
+ * (*changed = 1), then catches up with it; a following handle only. */
+int vk_db_wait_for_changes(vk_db *db, int timeout_ms, int *changed);
+/* the generation (seq) of the index file the attached index was read from, 0 */
+int64_t vk_db_index_generation(const vk_db *db);
+
 /* ---------- index maintenance ---------- */
 
 /* first idx missing from 0..max, or -1 when idx values are consecutive */

@@ -28,4 +28,13 @@ int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_in
 /* the newest generation recorded for a file name, 0 when none */
 int vk_db_index_file_gen(vk_db *db, const char *path, i64 *gen);
 
+/* ---------- search nodes (account_follow.c) ---------- */
+/* inside the write transaction that records a save's digest: when the
+ * table keeps its index files in the database, stores fd's bytes as that
+ * generation's object and removes the objects beyond the newest kept */
+int vk_db_store_index_object(vk_db *db, int fd, i64 seq, const char *hex, i64 bytes, i64 ntotal);
+/* before a search: catches up with what others committed, unless the
+ * handle follows the table and no notice arrived since it last did */
+int vk_db_refresh(vk_db *db);
+
 #endif

@@ -69,6 +69,26 @@ typedef struct vk_driver {
      * member) when the database offers none: filters are then evaluated
      * afresh for every search */
     const char *(*change_stamp_sql)(const vk_db *db);
+    /* ---- search nodes (README "Search nodes"); every member NULL when
+     * the database has no such thing ---- */
+    /* opens a read transaction whose queries all see one snapshot: what an
+     * object listed by a row stays readable while it is open */
+    const char *snapshot_sql;
+    /* large objects, inside the caller's transaction: a new one holding
+     * fd's bytes (from offset 0, streamed), its id in *oid */
+    int (*object_put)(vk_db *db, int fd, i64 *oid);
+    /* writes object oid to fd in chunks, *bytes of them */
+    int (*object_get)(vk_db *db, i64 oid, int fd, i64 *bytes);
+    int (*object_drop)(vk_db *db, i64 oid);
+    /* change notices: from now on the connection hears every write
+     * transaction of the table that commits (lock_writers announces each
+     * one), also across a reconnect */
+    int (*listen)(vk_db *db);
+    /* reads the notices that arrived, waiting up to timeout_ms (0: not at
+     * all) for one: *changed = 1 when a write transaction of the table
+     * committed since the last call, or when one may have gone unheard
+     * (the connection was lost, or a read transaction held them back) */
+    int (*changes)(vk_db *db, int timeout_ms, int *changed);
 } vk_driver;
 
 extern const vk_driver vk_sqlite_driver;
@@ -110,6 +130,9 @@ struct vk_db {
      * unchanged; freed through scache_free (set by its owner) at close */
     void *scache;
     void (*scache_free)(void *scache);
+    /* account (account_follow.c): a search node following the table */
+    int following;               /* listening for the table's write transactions */
+    int behind;                  /* a notice arrived since the last catch-up */
 };
 
 /* ---------- transactions and small queries (store_sql.c) ---------- */
@@ -117,6 +140,9 @@ struct vk_db {
 int vk_db_begin(vk_db *db);
 int vk_db_commit(vk_db *db);
 void vk_db_rollback(vk_db *db);
+/* a read transaction with one snapshot (driver's snapshot_sql), ended by
+ * vk_db_commit or vk_db_rollback */
+int vk_db_begin_snapshot(vk_db *db);
 /* runs a one-value integer query; *out untouched when the result is NULL */
 int vk_db_query_int(vk_db *db, const char *sql, const vk_value *params, int nparams,
                     i64 *out, int *isnull);

@@ -345,6 +345,7 @@ DB_mt.__index = function(self, k)
     local p = h:params()
     return p ~= "" and p or nil
   end
+  if k == "index_generation" then return h:generation() end
   if k == "d" then
     local ix = h:index()
     if ix then return ix.d end
@@ -578,6 +579,8 @@ end
 --  * `faiss_index`: the attached index's file name (nil when none)
 --  * `faiss_runtime_parameters`: the sticky FAISS parameters, such as
 --    "nprobe=16" (nil when none)
+--  * `index_generation`: the generation (the save's number) of the index
+--    file the attached index was read from; 0 when none
 --
 -- `tostring(db)` is "vekterdb.DB(table_name)".
 -- @type DB
@@ -1284,6 +1287,107 @@ function DB:save(config_file)
   return config_file
 end
 
+--- Keeps the table's index files in the database, for search nodes
+-- (`vekterdb.follow`): from now on every save of the index by any handle
+-- of the table also stores the file as a PostgreSQL large object, in the
+-- transaction that records its digest, and the same transaction removes
+-- the objects of older generations beyond the newest `keep`. The setting
+-- belongs to the table (the side table `<table>__vekterdb_settings`), so
+-- every writer follows it. When this handle has an index file, it is saved
+-- at once, so the database holds a generation from the start. PostgreSQL
+-- only: elsewhere the call raises an error with code `invalid`.
+--
+--     writer:keep_index_in_database(2)
+-- @int[opt=2] keep the generations to keep (nodes take the newest; an
+-- older one is there for recovery by hand, and a node downloading it is
+-- safe anyway: docs/concurrency.md; 0 turns the setting off and removes
+-- the objects)
+-- @return nothing
+function DB:keep_index_in_database(keep)
+  check_open(self)
+  if keep == nil then keep = 2 end
+  if type(keep) ~= "number" or keep % 1 ~= 0 then
+    raise("keep_index_in_database: keep must be an integer, got " .. tostring(keep))
+  end
+  local h = self._h
+  h:keep_index_objects(keep)
+  local ix = h:index()
+  if keep > 0 and ix and h:index_file() and not self._mmap then h:write_index(h:index_file()) end
+end
+
+--- Waits until another handle commits a change to the table (an insert,
+-- update, delete, rebuild or index save), then catches up with it; for a
+-- node from `vekterdb.follow`, in a worker loop between searches. The
+-- node's searches would catch up anyway: waiting only moves that work out
+-- of the next search.
+--
+--     while running do node:wait_for_changes(5) end
+-- @number timeout seconds to wait at most (0: only what already arrived)
+-- @treturn boolean true when a change arrived, false when the time ran out
+function DB:wait_for_changes(timeout)
+  check_open(self)
+  if type(timeout) ~= "number" or timeout < 0 or timeout ~= timeout then
+    raise("wait_for_changes: timeout must be a number of seconds >= 0, got " .. tostring(timeout))
+  end
+  return self._h:wait_for_changes(math.floor(math.min(timeout, 2e6) * 1000 + 0.5))
+end
+
+local FOLLOW_OPTS = set_of({ "cache_dir", "schema", "idx_name", "vector_name", "connect_args" })
+
+--- Search nodes.
+-- @section follow
+
+--- Opens a search node on a PostgreSQL table, from the database alone: no
+-- index file needs to be shared. The newest generation of the index file
+-- that the table keeps in the database (`DB:keep_index_in_database`) is
+-- downloaded into `cache_dir` in chunks, its SHA-256 checked against the
+-- digest recorded when it was saved (a mismatch raises an error with code
+-- `corrupt`), and read. From then on the node is a DB like any other: it
+-- catches up with the records committed after that file from the table,
+-- and leaves deleted ones out. It listens for the table's changes
+-- (PostgreSQL `LISTEN`/`NOTIFY`): a search skips the catch-up query while
+-- no other handle committed anything (deleted records are read by every
+-- search, so a delete vanishes at once), and `DB:wait_for_changes` waits
+-- for a commit. The node never writes an index file; newer generations saved
+-- later are not downloaded again (catching up from the table is cheaper),
+-- a node started later gets the newest.
+--
+--     local node = vekterdb.follow("postgresql://app@db/items", "items",
+--       { cache_dir = "/var/cache/items" })
+-- @string url the database, as in `vekterdb.new`
+-- @string table_name the table
+-- @tparam table opts
+--
+--  * `cache_dir`: the directory the index file is downloaded to (created
+--    when missing); a copy of the same generation already there is used
+--    without downloading it again
+--  * `schema`, `idx_name`, `vector_name`, `connect_args`: as in
+--    `vekterdb.new`
+-- @treturn DB the node; a missing table, a table that keeps no index file in
+-- the database (`not_found`), or a database without large objects
+-- (SQLite, MySQL: `invalid`) raise an error
+function M.follow(url, table_name, opts)
+  local fn = "vekterdb.follow"
+  if type(url) ~= "string" then raise(fn .. ": url must be a string, got " .. type(url)) end
+  opts = check_opts(opts, FOLLOW_OPTS, fn)
+  if type(opts.cache_dir) ~= "string" or opts.cache_dir == "" then
+    raise(fn .. ": opts.cache_dir (the directory the index file is downloaded to) is required")
+  end
+  local db = open_table(fn, table_name, {
+    url = url,
+    schema = opts.schema,
+    idx_name = opts.idx_name,
+    vector_name = opts.vector_name,
+    connect_args = opts.connect_args,
+  }, true)
+  local ok, err = pcall(db._h.follow, db._h, opts.cache_dir)
+  if not ok then
+    db:close()
+    error(err, 0)
+  end
+  return db
+end
+
 local LOAD_OPTS = set_of({ "connect_args", "mmap", "trust_index_file", "schema" })
 
 --- Reopening a saved table.
@@ -1372,6 +1476,7 @@ end
 
 M.new = public("vekterdb.new", M.new)
 M.load = public("vekterdb.load", M.load)
+M.follow = public("vekterdb.follow", M.follow)
 M.serialize_vector = public("serialize_vector", M.serialize_vector)
 M.deserialize_vector = public("deserialize_vector", M.deserialize_vector)
 M.faiss.index_factory = public("index_factory", M.faiss.index_factory)

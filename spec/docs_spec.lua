@@ -35,6 +35,7 @@ local OPTIONS_OF = {
   SYNC_OPTS = "DB:sync_index_to_db",
   SEARCH_OPTS = "DB:search",
   LOAD_OPTS = "load",
+  FOLLOW_OPTS = "follow",
 }
 
 local ENTITIES = { lt = "<", gt = ">", amp = "&", quot = '"', ldquo = '"', rdquo = '"',

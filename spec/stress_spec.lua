@@ -74,6 +74,10 @@ describe("writers, a deleter, a maintainer and searchers in separate processes #
     S.append(seed_log, "ack", seed_ids)
     seed_log:close()
     if with_index then db:create_index(index_file, "IVF4,Flat", { metric = "l2" }) end
+    -- PostgreSQL: every save (writers, syncs, rebuilds, all at once) also
+    -- stores the file in the database, for the search node checked at the end
+    local follows = with_index and H.backend == "postgresql"
+    if follows then db:keep_index_in_database(2) end
     db:close()
 
     -- the workers
@@ -204,6 +208,22 @@ describe("writers, a deleter, a maintainer and searchers in separate processes #
         end
       end
       check:close()
+      if follows then
+        -- a search node from the URL alone finds the same records
+        local nok, node = pcall(vekterdb.follow, url, name, { cache_dir = dir .. "/node-cache" })
+        if not nok then
+          problems[#problems + 1] = "the search node did not start: " .. tostring(node)
+        else
+          for i = 1, #live, math.max(1, math.floor(#live / 200)) do
+            local res = node:search(S.vector_of(live[i]), 1, "id", { search_parameters = "nprobe=4" })
+            local top = res[1].neighbors[1]
+            if not top or top.id ~= live[i] then
+              note("final_missing_from_search", "the search node lacks " .. live[i])
+            end
+          end
+          node:close()
+        end
+      end
     end
 
     -- one line of figures
