@@ -764,9 +764,18 @@ end
 --    (10000)
 --  * `faiss_runtime_params`: FAISS parameters while adding only
 --  * `progress`: as in `insert` (phases "train" and "add")
+--  * `on_disk`: true to keep the inverted lists of an IVF index in a
+--    lists file beside `faiss_index` (`<faiss_index>.ivfdata.<16 hex
+--    digits>`, a new one per generation), mapped read-only instead of held
+--    in memory: for lists larger than memory. The records are read from
+--    the table `batch_size` at a time and never all held at once. Any IVF
+--    factory string works; another one is refused (code "invalid"). The
+--    index is then read-only (`db.index.on_disk` is true): records inserted
+--    later are scanned exactly by searches until `sync_index_to_db` (or
+--    `rebuild_index`) writes a new generation. See docs/ondisk.md.
 -- @treturn Index the new index (also `db.index`)
 local CREATE_OPTS = set_of({ "metric", "sample_size", "batch_size", "faiss_runtime_params",
-                             "progress" })
+                             "progress", "on_disk" })
 
 function DB:create_index(faiss_index, faiss_factory_str, opts)
   check_open(self)
@@ -788,9 +797,18 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
   if not d then raise("create_index: table " .. self.table_name .. " holds no records yet", "state") end
   local metric = normalize_metric(opts.metric)
   local ix = core.index_factory(d, faiss_factory_str, metric)
+  if opts.on_disk then ix:_check_on_disk() end
   RAW.attach(self, ix, faiss_index)
   local ok, err = pcall(function()
     if not ix.is_trained then RAW.train_index(self, opts.sample_size or 0, opts) end
+    if opts.on_disk then
+      -- the lists go to disk as they are filled; deleted records are never added
+      local t = clock()
+      local added = self._h:ondisk(opts.batch_size or 10000, faiss_index, progress_fn(opts.progress),
+                                   call_params(opts, "create_index"))
+      log("info", "wrote %d vectors to on-disk inverted lists in %.2fs", added, clock() - t)
+      return
+    end
     RAW.sync_index_to_db(self, { batch_size = opts.batch_size,
                             faiss_runtime_params = opts.faiss_runtime_params,
                             progress = opts.progress })
