@@ -267,6 +267,42 @@ static inline void note_id(int64_t id, int64_t *max, unsigned char *bits, int64_
         bits[id >> 3] |= (unsigned char)(1u << (id & 7));
 }
 
+/* the ids of lists on disk, read from their file: through the mapping,
+ * the kernel would map the codes around them too (fault-around), nearly
+ * the whole file for a moment */
+static int ondisk_ids(const OnDiskInvertedLists *od, int64_t *max, unsigned char *bits, int64_t nbits)
+{
+    int fd = open(od->filename.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vk_fail(VK_EIO, "cannot read inverted lists file %s: %s", od->filename.c_str(),
+                       strerror(errno));
+    std::vector<idx_t> ids;
+    int rc = VK_OK;
+    for (size_t l = 0; l < od->nlist && rc == VK_OK; l++) {
+        const OnDiskOneList &one = od->lists[l];
+        if (one.size == 0)
+            continue;
+        ids.resize(one.size);
+        size_t want = one.size * sizeof(idx_t), got = 0;
+        off_t at = off_t(one.offset + one.capacity * od->code_size);
+        while (got < want) {
+            ssize_t r = pread(fd, reinterpret_cast<char *>(ids.data()) + got, want - got, at + off_t(got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                rc = vk_fail(VK_EIO, "cannot read inverted lists file %s: %s", od->filename.c_str(),
+                             r < 0 ? strerror(errno) : "it is shorter than its index file states");
+                break;
+            }
+            got += size_t(r);
+        }
+        for (size_t i = 0; rc == VK_OK && i < one.size; i++)
+            note_id(ids[i], max, bits, nbits);
+    }
+    close(fd);
+    return rc;
+}
+
 extern "C" int vk_faiss_ids(const FaissIndex *fi, int64_t *max, unsigned char *bits, int64_t nbits)
 {
     *max = -1;
@@ -286,6 +322,9 @@ extern "C" int vk_faiss_ids(const FaissIndex *fi, int64_t *max, unsigned char *b
         if (!ivf)
             return vk_set_error(VK_EINVAL, "the index numbers its vectors by position: no ids to read");
         const InvertedLists *il = ivf->invlists;
+        if (auto od = dynamic_cast<const OnDiskInvertedLists *>(il))
+            if (!od->filename.empty())
+                return ondisk_ids(od, max, bits, nbits);
         for (size_t l = 0; il && l < il->nlist; l++) {
             size_t n = il->list_size(l);
             if (n == 0)
@@ -729,7 +768,11 @@ extern "C" int vk_faiss_ondisk_finish(vk_ondisk_build *b, const uint8_t *drop, i
         }
         release_pages(old);
         /* the new entries, a chunk of the spill at a time, grouped by list */
-        const size_t chunk = 1 << 18, rec = 2 * sizeof(int64_t) + cs;
+        const size_t rec = 2 * sizeof(int64_t) + cs;
+        size_t chunk = std::max<size_t>(1024, (size_t(8) << 20) / rec), nnew = 0;
+        for (int64_t c : b->count)
+            nnew += size_t(c);
+        chunk = std::max<size_t>(1, std::min(chunk, nnew));
         std::vector<uint8_t> buf(chunk * rec);
         std::vector<size_t> order(chunk), start(nlist + 1);
         if (rc == VK_OK && (fflush(b->spill) != 0 || fseek(b->spill, 0, SEEK_SET) != 0))

@@ -33,20 +33,23 @@ int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *
             rc = vk_db_write_index(db, path);
         return rc;
     }
-    if (ondisk && held.count == 0) {
+    /* on-disk lists hold ids below covered only: the deleted ids above
+     * were never in them */
+    i64 n = 0, count = held.count, below = ondisk ? db->covered : held.nbits;
+    i64 *ids = vk_malloc(sizeof(i64) * (size_t)(count > 0 ? count : 1));
+    if (!ids)
+        return VK_ENOMEM;
+    for (i64 id = 0; id < held.nbits && id < below && n < count; id++)
+        if (vk_idset_has(&held, id))
+            ids[n++] = id;
+    if (ondisk && n == 0) {
         i64 lag = 0, excess = 0;
+        free(ids);
         rc = vk_db_index_lag(db, &lag, &excess);
         if (rc == VK_OK && lag > 0)
             rc = vk_db_ondisk_build(db, 65536, path, NULL, NULL, NULL, &added, removed);
         return rc;
     }
-    i64 n = 0, count = held.count;
-    i64 *ids = vk_malloc(sizeof(i64) * (size_t)count);
-    if (!ids)
-        return VK_ENOMEM;
-    for (i64 id = 0; id < held.nbits && n < count; id++)
-        if (vk_idset_has(&held, id))
-            ids[n++] = id;
     if (ondisk) {
         /* a new generation of the lists file without them, and with what
          * other handles committed (it purges the tombstones and saves) */

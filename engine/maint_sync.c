@@ -46,7 +46,11 @@ static int sync_ondisk(vk_db *db, int64_t batch_size, const char *path, const ch
         return rc;
     vk_idset held;
     vk_tomb_set(db, 1, &held);
-    if (lag == 0 && held.count == 0) {
+    /* the lists hold ids below covered only */
+    i64 nheld = 0;
+    for (i64 id = 0; id < held.nbits && id < db->covered && nheld == 0; id++)
+        nheld += vk_idset_has(&held, id);
+    if (lag == 0 && nheld == 0) {
         if (fn)
             fn(ud, 0, 0, "add");
         return VK_OK;
