@@ -184,7 +184,13 @@ describe("on-disk inverted lists", function()
     local again = vekterdb.new(db.table_name, { url = url, faiss_index = mfile })
     assert.is_true(again.index.on_disk)
     assert.are.equal(N + 2, again:search(new[3].vector, 1, "idx")[1].neighbors[1].idx)
+    -- and through a saved configuration
+    local config = again:save(H.path("ondisk.json"))
     again:close()
+    local loaded = vekterdb.load(config, url)
+    assert.is_true(loaded.index.on_disk)
+    assert.are.equal(N + 2, loaded:search(new[3].vector, 1, "idx")[1].neighbors[1].idx)
+    loaded:close()
   end)
 
   it("refuses on_disk for an index without inverted lists, with code invalid", function()
@@ -257,13 +263,16 @@ describe("on-disk inverted lists' resident memory", function()
         end })
       print(("create %%d %%d %%d %%d"):format(r0, h0, a0, kb("VmHWM")))
     ]]):format(db.table_name, url, file))
-    local r0, h0, a0, hwm = out:match("create (%d+) (%d+) (%d+) (%d+)")
+    local r0, _, a0, hwm = out:match("create (%d+) (%d+) (%d+) (%d+)")
     assert(r0, out)
     local lists = lists_files(file)[1]
     local bytes = size_of(lists)
     assert.are.equal(n * (d + 8), bytes)
     local lists_kb = bytes / 1024
-    assert.is_true(hwm - a0 < lists_kb / 2, out)
+    -- (under AddressSanitizer every allocation carries shadow memory: the
+    -- figures mean nothing there, the rest of the test still runs)
+    local measured = os.getenv("ASAN_OPTIONS") == nil
+    if measured then assert.is_true(hwm - a0 < lists_kb / 2, out) end
     -- opening and searching: the quantizer, a few lists, the table's pages
     out = child((code .. [[
       db:close()
@@ -280,7 +289,7 @@ describe("on-disk inverted lists' resident memory", function()
       .. "+%.1f MB while adding; a new process: +%.1f MB after opening, +%.1f MB after 3 searches, "
       .. "peak +%.1f MB"):format(lists_kb / 1024, (hwm - r0) / 1024, (hwm - a0) / 1024,
       (s1 - s0) / 1024, (s2 - s0) / 1024, (shwm - s0) / 1024))
-    assert.is_true(shwm - s0 < lists_kb / 3, out)
+    if measured then assert.is_true(shwm - s0 < lists_kb / 3, out) end
     db:close()
   end)
 end)
