@@ -486,6 +486,9 @@ std::string base_of(const std::string &path)
 /* maps the lists file of od, looked up beside the index file path */
 int map_lists(OnDiskInvertedLists *od, const char *path)
 {
+    if (od->lists.size() != od->nlist)
+        return vk_fail(VK_EINVAL, "index file %s states %zu inverted lists but describes %zu", path,
+                       od->nlist, od->lists.size());
     od->filename = dir_of(path) + base_of(od->filename);
     struct stat st;
     if (stat(od->filename.c_str(), &st) != 0)

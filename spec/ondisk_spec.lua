@@ -135,11 +135,15 @@ describe("on-disk inverted lists", function()
     assert.are.equal(17, reader:search(victim, 1, "idx")[1].neighbors[1].idx)
     assert.are.equal(1, other:delete(other.Record.idx:eq(17)))
     assert.are.equal(1, other:delete(other.Record.idx:eq(N)))
+    -- an update by the on-disk handle: a new idx, the old one deleted
+    assert.are.equal(1, db:update(db.Record.idx:eq(20), { vector = new[3].vector }))
     for _, h in ipairs({ db, reader }) do
       assert.are_not.equal(17, h:search(victim, 1, "idx")[1].neighbors[1].idx)
       assert.are_not.equal(N, h:search(new[1].vector, 1, "idx")[1].neighbors[1].idx)
       assert.are.equal(N + 1, h:search(new[2].vector, 1, "idx")[1].neighbors[1].idx)
+      assert.are.equal(N + 2, h:search(new[3].vector, 1, "idx")[1].neighbors[1].idx)
     end
+    assert.is_falsy(db:fetch({ 20 }, "idx")[1])
     other:close()
     reader:close()
     db:close()
