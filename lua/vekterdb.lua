@@ -312,7 +312,9 @@ M.faiss = {
   -- @function faiss.read_index
   -- @string path the index file
   -- @bool[opt=false] mmap map the file read-only instead of reading it (IVF
-  -- lists; other index types are read)
+  -- lists; other index types are read). An index whose lists are on disk
+  -- (`DB:create_index`'s `on_disk`) is always mapped read-only, its lists
+  -- file looked up beside `path`.
   -- @treturn Index the index; an index whose metric is neither inner product
   -- nor L2 raises an error
   read_index = function(path, mmap)
