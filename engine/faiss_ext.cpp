@@ -267,40 +267,31 @@ static inline void note_id(int64_t id, int64_t *max, unsigned char *bits, int64_
         bits[id >> 3] |= (unsigned char)(1u << (id & 7));
 }
 
-/* the ids of lists on disk, read from their file: through the mapping,
- * the kernel would map the codes around them too (fault-around), nearly
- * the whole file for a moment */
+/* the ids of lists on disk, through the mapping (the file may be gone
+ * already: a newer generation's save removes it): the kernel maps the pages
+ * around each one read too (fault-around), so each list's pages, and as
+ * much around them, are dropped from this process once read, lest nearly
+ * the whole file become resident for a moment */
 static int ondisk_ids(const OnDiskInvertedLists *od, int64_t *max, unsigned char *bits, int64_t nbits)
 {
-    int fd = open(od->filename.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vk_fail(VK_EIO, "cannot read inverted lists file %s: %s", od->filename.c_str(),
-                       strerror(errno));
-    std::vector<idx_t> ids;
-    int rc = VK_OK;
-    for (size_t l = 0; l < od->nlist && rc == VK_OK; l++) {
+    const size_t page = size_t(sysconf(_SC_PAGESIZE)), around = size_t(1) << 16;
+    for (size_t l = 0; l < od->nlist && od->ptr; l++) {
         const OnDiskOneList &one = od->lists[l];
         if (one.size == 0)
             continue;
-        ids.resize(one.size);
-        size_t want = one.size * sizeof(idx_t), got = 0;
-        off_t at = off_t(one.offset + one.capacity * od->code_size);
-        while (got < want) {
-            ssize_t r = pread(fd, reinterpret_cast<char *>(ids.data()) + got, want - got, at + off_t(got));
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                rc = vk_fail(VK_EIO, "cannot read inverted lists file %s: %s", od->filename.c_str(),
-                             r < 0 ? strerror(errno) : "it is shorter than its index file states");
-                break;
-            }
-            got += size_t(r);
+        const uint8_t *raw = od->ptr + one.offset + one.capacity * od->code_size;
+        for (size_t i = 0; i < one.size; i++) {
+            idx_t id;
+            memcpy(&id, raw + i * sizeof id, sizeof id);
+            note_id(id, max, bits, nbits);
         }
-        for (size_t i = 0; rc == VK_OK && i < one.size; i++)
-            note_id(ids[i], max, bits, nbits);
+        size_t lo = one.offset + one.capacity * od->code_size, hi = lo + one.size * sizeof(idx_t);
+        lo = lo > around ? (lo - around) / page * page : 0;
+        hi = std::min(od->totsize, (hi + around + page - 1) / page * page);
+        if (hi > lo)
+            madvise(od->ptr + lo, hi - lo, MADV_DONTNEED);
     }
-    close(fd);
-    return rc;
+    return VK_OK;
 }
 
 extern "C" int vk_faiss_ids(const FaissIndex *fi, int64_t *max, unsigned char *bits, int64_t nbits)
