@@ -197,6 +197,88 @@ describe("on-disk inverted lists", function()
     loaded:close()
   end)
 
+  it("keeps every process's searches whole while others insert, delete and write generations", function()
+    local db, url = build()
+    local file = H.path("ondisk.index")
+    db:create_index(file, "IVF32,SQ8", OPTS)
+    local head = ([[
+      local vekterdb = require "vekterdb"
+      local H = require "spec.helper"
+      local name, url, file = %q, %q, %q
+      local t0 = os.time()
+    ]]):format(db.table_name, url, file)
+    local scripts = {
+      -- a writer: new records (idx N + n from seed 1000 + 7919 n), and deletes of some
+      [[
+        local db = vekterdb.new(name, { url = url })
+        local n = 0
+        while os.time() - t0 < 4 do
+          db:insert({ { vector = H.records(1, $D, 1000 + 7919 * n)[1].vector } })
+          n = n + 1
+          if n % 5 == 0 then db:delete(db.Record.idx:eq($N + n - 3)) end
+        end
+        print("writer " .. n)
+      ]],
+      -- a process writing generation after generation
+      [[
+        local db = vekterdb.new(name, { url = url, faiss_index = file })
+        local n = 0
+        while os.time() - t0 < 4 do db:sync_index_to_db(); n = n + 1 end
+        print("syncer " .. n)
+      ]],
+      -- a searcher: the newest record is found, a deleted one never
+      [[
+        local db = vekterdb.new(name, { url = url, faiss_index = file })
+        local n, bad, checked = 0, 0, 0
+        while os.time() - t0 < 4 do
+          local newest = db:execute("SELECT MAX(idx) FROM " .. H.quote(name))[1][1]
+          local rec = db:fetch({ newest }, "vector")[1]
+          local got = db:search(rec.vector, 1, "idx", { search_parameters = "nprobe=32" })[1].neighbors[1]
+          if got.idx ~= newest then
+            bad = bad + 1
+            print("newest " .. newest .. " not found: " .. got.idx)
+          end
+          -- (the tombstone table comes with the first delete)
+          local ok, deleted = pcall(db.execute, db, "SELECT idx FROM " .. H.quote(name .. "__vekterdb_deleted"))
+          if not ok then deleted = {} end
+          for _, r in ipairs(deleted) do
+            local v = H.records(1, $D, 1000 + 7919 * (r[1] - $N))[1].vector
+            local opts = { search_parameters = "nprobe=32" }
+            if r[1] >= $N and db:search(v, 1, "idx", opts)[1].neighbors[1].idx == r[1] then
+              bad = bad + 1
+              print("deleted " .. r[1] .. " found")
+            end
+          end
+          n = n + 1
+          checked = checked + #deleted
+        end
+        print("searcher " .. n .. " bad " .. bad .. " " .. tostring(db.index.on_disk) .. " " .. checked)
+      ]],
+    }
+    local cmd = {}
+    for i, code in ipairs(scripts) do
+      local script = H.path("proc" .. i .. ".lua")
+      local f = assert(io.open(script, "w"))
+      f:write(("package.path = %q\n"):format(package.path))
+      if _VERSION == "Lua 5.4" and not os.getenv("LUA_CPATH_5_4") then
+        f:write(("package.cpath = %q\n"):format(package.cpath))
+      end
+      f:write(head, (code:gsub("%$([DN])", { D = D, N = N })))
+      f:close()
+      cmd[#cmd + 1] = LUA .. " " .. H.sh_quote(script) .. " 2>&1 &"
+    end
+    local out = H.sh("{ " .. table.concat(cmd, " ") .. " wait; }")
+    local writes = tonumber(out:match("writer (%d+)"))
+    local syncs = tonumber(out:match("syncer (%d+)"))
+    local searches, bad, checked = out:match("searcher (%d+) bad (%d+) true (%d+)")
+    assert(writes and syncs and searches, out)
+    assert.is_true(writes > 5 and syncs > 0 and tonumber(searches) > 0 and tonumber(checked) > 0, out)
+    assert.are.equal("0", bad, out)
+    -- one lists file left: the newest generation's
+    assert.are.equal(1, #lists_files(file), out)
+    db:close()
+  end)
+
   it("refuses on_disk for an index without inverted lists, with code invalid", function()
     local db = build(nil, 300, 8)
     for _, factory in ipairs({ "Flat", "HNSW8", "PQ4" }) do
