@@ -556,7 +556,12 @@ function DB:_open_index(path)
     raise(string.format("index file %s holds %d vectors but table %s only %d records: "
       .. "the index belongs to another table", path, ix.ntotal, self.table_name, h:next_idx()))
   end
-  if lag > 0 then
+  if lag > 0 and ix.on_disk then
+    -- read-only lists: every search scans the missing records exactly
+    log("info", "index file %s lacks %d records of table %s: its lists are on disk, so searches "
+      .. "scan them exactly until %s writes a new generation", path, lag, self.table_name,
+      M._hints.sync)
+  elseif lag > 0 then
     -- every search and insert adds them from the table first
     log("warn", "index file %s lacks %d records of table %s: this handle adds them from the table "
       .. "before it searches or inserts; %s saves them", path, lag, self.table_name, M._hints.sync)
