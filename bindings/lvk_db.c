@@ -1762,6 +1762,24 @@ static int h_sync(lua_State *L)
     return 1;
 }
 
+/* ondisk(batch_size, path, progress, params): the index's lists to disk,
+ * or a new generation of them */
+static int h_ondisk(lua_State *L)
+{
+    vk_db *db = checkdb(L, 1);
+    int64_t bs, added, removed;
+    if (!lvk_tointeger(L, 2, &bs) || bs <= 0)
+        return arg_error(L, 2, "batch_size must be a positive integer");
+    const char *path = optcstr(L, 3, "the index file name");
+    progress p = {L, lua_isfunction(L, 4) ? 4 : 0};
+    const char *params = optcstr(L, 5, "the runtime parameters");
+    if (vk_db_ondisk_build(db, bs, path, params, call_progress, &p, &added, &removed))
+        return lvk_error(L);
+    lvk_pushint64(L, added);
+    lvk_pushint64(L, removed);
+    return 2;
+}
+
 static const luaL_Reg db_methods[] = {
     {"close", h_close},       {"use_table", h_use_table}, {"table_exists", h_table_exists}, {"columns", h_columns},
     {"info", h_info},         {"dim", h_dim},             {"count", h_count},
@@ -1773,7 +1791,7 @@ static const luaL_Reg db_methods[] = {
     {"index_lag", h_index_lag}, {"read_index", h_read_index}, {"write_index", h_write_index},
     {"warning", h_warning}, {"index_file", h_index_file}, {"open_index", h_open_index},
     {"index", h_index}, {"set_params", h_set_params}, {"params", h_params},
-    {"store_value", h_store_value},
+    {"store_value", h_store_value}, {"ondisk", h_ondisk},
     {"keep_index_objects", h_keep_index_objects}, {"follow", h_follow},
     {"wait_for_changes", h_wait_for_changes}, {"generation", h_generation},
     {NULL, NULL}};

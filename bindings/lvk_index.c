@@ -173,6 +173,8 @@ static int ix_index(lua_State *L)
         lua_pushboolean(L, vk_index_is_trained(ix));
     else if (!strcmp(k, "metric"))
         lua_pushstring(L, vk_metric_name(vk_index_metric(ix)));
+    else if (!strcmp(k, "on_disk"))
+        lua_pushboolean(L, vk_index_is_ondisk(ix));
     else {
         luaL_getmetatable(L, LVK_INDEX);
         lua_getfield(L, -1, LVK_METHODS);
@@ -192,9 +194,18 @@ static int ix_tostring(lua_State *L)
     return 1;
 }
 
+/* _check_on_disk(): raises (code "invalid") unless its lists can live on disk */
+static int ix_check_on_disk(lua_State *L)
+{
+    if (vk_db_ondisk_check(lvk_checkindex(L, 1)))
+        return lvk_error(L);
+    return 0;
+}
+
 static const luaL_Reg ix_methods[] = {{"write", ix_write}, {"set_parameters", ix_set_params},
                                       {"get_parameter", ix_get_param}, {"train", ix_train},
-                                      {"add", ix_add}, {NULL, NULL}};
+                                      {"add", ix_add},
+                                      {"_check_on_disk", ix_check_on_disk}, {NULL, NULL}};
 
 const luaL_Reg lvk_index_funcs[] = {{"index_factory", ix_factory}, {"read_index", ix_read},
                                     {NULL, NULL}};

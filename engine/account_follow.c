@@ -128,6 +128,9 @@ int vk_db_keep_index_objects(vk_db *db, int64_t keep)
                        "got %lld", (long long)keep);
     if (db->in_txn)
         return vk_fail(VK_ESTATE, "keep_index_in_database: not inside a transaction");
+    if (keep > 0 && db->index && vk_index_is_ondisk(db->index))
+        return vk_fail(VK_EINVAL, "keep_index_in_database: the index's inverted lists are on disk, in a "
+                       "file of their own that the database would not hold: nodes need an index in memory");
     if ((rc = vk_db_begin(db)))
         return rc;
     char *s = vk_side_ident(db, SETTINGS_SUFFIX, 1), *o = vk_side_ident(db, OBJECTS_SUFFIX, 1);
@@ -158,7 +161,10 @@ int vk_db_keep_index_objects(vk_db *db, int64_t keep)
 
 int vk_db_store_index_object(vk_db *db, int fd, i64 seq, const char *hex, i64 bytes, i64 ntotal)
 {
-    if (!db->drv->object_put)
+    /* (a file whose lists are in another file is no use to a node; the
+     * setting refuses such an index, and another handle's save of one is
+     * not stored: nodes keep the newest generation they can read) */
+    if (!db->drv->object_put || (db->index && vk_index_is_ondisk(db->index)))
         return VK_OK;
     i64 keep = 0;
     int rc = keep_setting(db, &keep);

@@ -126,6 +126,14 @@ int vk_db_attach(vk_db *db, vk_index *ix, const char *path)
     return account(db);
 }
 
+void vk_db_index_moved(vk_db *db, i64 covered)
+{
+    vk_index_lists_moved(db->index);
+    db->index_mmap = 1;
+    db->covered = covered;
+    db->dirty = 1;
+}
+
 int vk_db_open_index(vk_db *db, const char *path, int mmap, int trust)
 {
     vk_index *ix;

@@ -161,9 +161,9 @@ int vk_db_write_index(vk_db *db, const char *path)
     if (!path || !*path)
         return vk_fail(VK_EINVAL, "empty index file name");
     /* FAISS would write a mapped index's lists as a reference to the file
-     * being replaced */
-    rc = vk_index_check_writable(db->index);
-    if (rc)
+     * being replaced; on-disk lists are written as a reference to their
+     * lists file, which stays (a new generation writes a new one) */
+    if (!vk_index_is_ondisk(db->index) && (rc = vk_index_check_writable(db->index)))
         return rc;
     seal_ctx c = {db, path, 0, 0, 0};
     rc = vk_index_write_sealed(db->index, path, seal, &c);
@@ -179,6 +179,10 @@ int vk_db_write_index(vk_db *db, const char *path)
     /* the new file (or a newer one) is in place and recorded; a failure to
      * forget older digests leaves extra trusted rows, not a lost file */
     rc = c.renamed ? forget_older(db, path, c.seq) : VK_OK;
+    /* the lists files older generations of this file name referred to,
+     * still in turn with the other savers (docs/ondisk.md) */
+    if (rc == VK_OK && c.renamed)
+        vk_index_clean_lists(path, vk_faiss_ondisk_file(vk_index_faiss(db->index)));
     if (rc == VK_OK)
         rc = vk_db_commit(db);
     else
@@ -310,8 +314,13 @@ static int read_once(vk_db *db, const char *path, int mmap, int trust, vk_index 
                          "records no index file); if you trust the file, open it with "
                          "trust_index_file to record it", path, db->table);
     }
-    if (rc == VK_OK)
+    if (rc == VK_OK) {
         rc = vk_index_read_fd(out, fd, path, mmap);
+        /* an on-disk index's lists file goes once a newer generation is in
+         * place: read that one */
+        if (rc && replaced(path, fd))
+            *again = 1;
+    }
     close(fd);
     if (rc == VK_OK && trust && !known) {
         if ((rc = record(db, path, hex, bytes, vk_index_ntotal(*out), gen, -1))) {

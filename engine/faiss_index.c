@@ -21,12 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 struct vk_index {
     FaissIndex *fi;
     int refs;
-    int mapped;   /* read with the mmap flag: read-only */
+    int mapped;   /* read with the mmap flag, or lists on disk: read-only */
+    int ondisk;   /* IVF lists in a lists file of their own */
 };
 
 /* ---------- the CPU the linked FAISS needs ---------- */
@@ -153,32 +156,18 @@ int vk_index_factory(vk_index **out, int d, const char *description, vk_metric m
     return (*out = wrap(fi)) ? VK_OK : VK_ENOMEM;
 }
 
-/* FAISS 1.7.3's C++ IO_FLAG_MMAP (faiss/index_io.h: IO_FLAG_SKIP_IVF_DATA |
- * 0x646f0000). The C API's FAISS_IO_FLAG_MMAP is 1, a bit the 1.7.3 reader
- * never tests, while the C API hands io_flags to the C++ reader unchanged.
- * With this value an IVF index's inverted lists (nearly all of it) are mapped
- * read-only from the file and shared by every process that maps it; other
- * index types ignore it and are read into memory. */
-#define VK_FAISS_IO_FLAG_MMAP (8 | 0x646f0000)
-
 int vk_index_read_fd(vk_index **out, int fd, const char *name, int mmap)
 {
     *out = NULL;
-    /* FAISS reads by file name (and maps lists by name): /proc/self/fd/N
-     * names this open file even if another has been renamed over name */
-    char self[64];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-    const char *fname = access(self, R_OK) == 0 ? self : name;
     FaissIndex *fi = NULL;
-    if (faiss_read_index_fname(fname, mmap ? VK_FAISS_IO_FLAG_MMAP : 0, &fi)) {
-        char what[600];
-        snprintf(what, sizeof what, "unreadable index file %s", name);
-        return faiss_fail(what);
-    }
+    int rc = vk_faiss_read(fd, name, mmap, &fi);
+    if (rc)
+        return rc;
     if (!(*out = wrap(fi)))
         return VK_ENOMEM;
-    (*out)->mapped = mmap != 0;
-    if (mmap)
+    (*out)->ondisk = vk_faiss_ondisk(fi);
+    (*out)->mapped = mmap != 0 || (*out)->ondisk;
+    if ((*out)->mapped)
         vk_faiss_mapped(fi);
     return VK_OK;
 }
@@ -196,9 +185,20 @@ int vk_index_read(vk_index **out, const char *path, int mmap)
 }
 
 int vk_index_is_mapped(const vk_index *ix) { return ix->mapped; }
+int vk_index_is_ondisk(const vk_index *ix) { return ix->ondisk; }
+
+void vk_index_lists_moved(vk_index *ix)
+{
+    ix->ondisk = vk_faiss_ondisk(ix->fi);
+    ix->mapped = ix->mapped || ix->ondisk;
+}
 
 int vk_index_check_writable(const vk_index *ix)
 {
+    if (ix->ondisk)
+        return vk_fail(VK_ESTATE, "the index's inverted lists are on disk, mapped read-only: "
+                                  "sync_index_to_db writes a new generation of them with the new "
+                                  "records");
     /* FAISS throws from inside its OpenMP loops when it adds to mapped
      * lists, which ends the process: refuse before calling it */
     if (ix->mapped)
@@ -241,6 +241,66 @@ void vk_index_clean_temps(const char *path)
         closedir(dir);
     free(dirc);
     free(basec);
+}
+
+/* ---------- lists files of on-disk indexes ---------- */
+
+#define LISTS_MARK ".ivfdata."
+
+char *vk_index_lists_name(const char *path)
+{
+    unsigned char r[8];
+    if (getentropy(r, sizeof r) != 0) {
+        /* no entropy: time, pid and a counter still differ per save */
+        static _Atomic unsigned n;
+        u64 v = (u64)time(NULL) * 1000003u ^ (u64)getpid() << 20 ^ n++;
+        memcpy(r, &v, sizeof r);
+    }
+    size_t len = strlen(path) + sizeof LISTS_MARK + 17;
+    char *s = vk_malloc(len);
+    if (!s)
+        return NULL;
+    int o = snprintf(s, len, "%s" LISTS_MARK, path);
+    for (int i = 0; i < 8; i++)
+        o += snprintf(s + o, len - (size_t)o, "%02x", r[i]);
+    return s;
+}
+
+static int is_lists_name(const char *name, const char *base, size_t blen)
+{
+    if (strncmp(name, base, blen) != 0 || strncmp(name + blen, LISTS_MARK, sizeof LISTS_MARK - 1) != 0)
+        return 0;
+    const char *h = name + blen + sizeof LISTS_MARK - 1;
+    for (int i = 0; i < 16; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+            return 0;
+    return h[16] == '\0';
+}
+
+void vk_index_clean_lists(const char *path, const char *keep)
+{
+    char *dirc = vk_strdup(path), *basec = vk_strdup(path), *keepc = keep ? vk_strdup(keep) : NULL;
+    DIR *dir = dirc && basec ? opendir(dirname(dirc)) : NULL;
+    const char *base = basec ? basename(basec) : NULL;
+    const char *kb = keepc ? basename(keepc) : NULL;
+    size_t blen = base ? strlen(base) : 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) != NULL) {
+        if (!is_lists_name(e->d_name, base, blen) || (kb && strcmp(e->d_name, kb) == 0))
+            continue;
+        /* unlinking a mapped file is safe: mappings keep it until unmapped */
+        int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            unlinkat(dirfd(dir), e->d_name, 0);
+        close(fd);
+    }
+    if (dir)
+        closedir(dir);
+    free(dirc);
+    free(basec);
+    free(keepc);
 }
 
 int vk_index_write_sealed(vk_index *ix, const char *path, vk_index_seal_fn seal, void *ud)

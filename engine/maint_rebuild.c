@@ -9,11 +9,16 @@ int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *
 {
     *removed = *reclaimed = 0;
     int rc = vk_db_need_index(db);
-    if (rc == VK_OK)
+    int ondisk = rc == VK_OK && vk_index_is_ondisk(db->index);
+    if (rc == VK_OK && !ondisk)
         rc = vk_index_check_writable(db->index);
+    /* on-disk lists: the current generation, if another handle saved a
+     * newer one */
+    if (rc == VK_OK && ondisk)
+        rc = vk_db_catch_up(db, 65536, NULL, NULL, 1, &(i64){0});
     i64 added = 0;
     /* first what other handles committed, so the saved file is current */
-    if (rc == VK_OK)
+    if (rc == VK_OK && !ondisk)
         rc = vk_db_catch_up(db, 65536, NULL, NULL, 0, &added);
     if (rc == VK_OK)
         rc = vk_tomb_refresh(db);
@@ -23,27 +28,43 @@ int vk_db_rebuild_index(vk_db *db, const char *path, int64_t *removed, int64_t *
     vk_idset held;
     vk_tomb_set(db, 1, &held);
     /* position-numbered indexes keep every vector: nothing to reclaim */
-    if (!vk_faiss_explicit_ids(fi) || held.count == 0) {
+    if (!ondisk && (!vk_faiss_explicit_ids(fi) || held.count == 0)) {
         if (added > 0 && path && *path)
             rc = vk_db_write_index(db, path);
         return rc;
     }
-    i64 n = 0, count = held.count;
-    i64 *ids = vk_malloc(sizeof(i64) * (size_t)count);
+    /* on-disk lists hold ids below covered only: the deleted ids above
+     * were never in them */
+    i64 n = 0, count = held.count, below = ondisk ? db->covered : held.nbits;
+    i64 *ids = vk_malloc(sizeof(i64) * (size_t)(count > 0 ? count : 1));
     if (!ids)
         return VK_ENOMEM;
-    for (i64 id = 0; id < held.nbits && n < count; id++)
+    for (i64 id = 0; id < held.nbits && id < below && n < count; id++)
         if (vk_idset_has(&held, id))
             ids[n++] = id;
-    rc = vk_faiss_remove_ids(fi, ids, n, removed);
-    /* only this handle's index lost them: other handles keep excluding
-     * them from theirs until they read a file that lacks them */
-    if (rc == VK_OK)
-        rc = vk_tomb_purge(db, ids, n);
-    if (rc == VK_OK && *removed > 0)
-        db->dirty = 1;
-    if (rc == VK_OK && (*removed > 0 || added > 0) && path && *path)
-        rc = vk_db_write_index(db, path);
+    if (ondisk && n == 0) {
+        i64 lag = 0, excess = 0;
+        free(ids);
+        rc = vk_db_index_lag(db, &lag, &excess);
+        if (rc == VK_OK && lag > 0)
+            rc = vk_db_ondisk_build(db, 65536, path, NULL, NULL, NULL, &added, removed);
+        return rc;
+    }
+    if (ondisk) {
+        /* a new generation of the lists file without them, and with what
+         * other handles committed (it purges the tombstones and saves) */
+        rc = vk_db_ondisk_build(db, 65536, path, NULL, NULL, NULL, &added, removed);
+    } else {
+        rc = vk_faiss_remove_ids(fi, ids, n, removed);
+        /* only this handle's index lost them: other handles keep excluding
+         * them from theirs until they read a file that lacks them */
+        if (rc == VK_OK)
+            rc = vk_tomb_purge(db, ids, n);
+        if (rc == VK_OK && *removed > 0)
+            db->dirty = 1;
+        if (rc == VK_OK && (*removed > 0 || added > 0) && path && *path)
+            rc = vk_db_write_index(db, path);
+    }
     if (rc) {
         free(ids);
         return rc;

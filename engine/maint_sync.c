@@ -30,6 +30,34 @@ int vk_db_train_index(vk_db *db, int64_t sample_size, vk_progress_fn fn, void *u
     return rc;
 }
 
+/* an index with its lists on disk: a newer generation another handle
+ * saved, if any, then a new generation when records are missing from it
+ * or deleted ones are still in it */
+static int sync_ondisk(vk_db *db, int64_t batch_size, const char *path, const char *params,
+                       vk_progress_fn fn, void *ud, int64_t *added)
+{
+    i64 none = 0, removed = 0, lag = 0, excess = 0;
+    int rc = vk_db_catch_up(db, batch_size, NULL, NULL, 1, &none);
+    if (rc == VK_OK)
+        rc = vk_db_index_lag(db, &lag, &excess);
+    if (rc == VK_OK)
+        rc = vk_tomb_refresh(db);
+    if (rc)
+        return rc;
+    vk_idset held;
+    vk_tomb_set(db, 1, &held);
+    /* the lists hold ids below covered only */
+    i64 nheld = 0;
+    for (i64 id = 0; id < held.nbits && id < db->covered && nheld == 0; id++)
+        nheld += vk_idset_has(&held, id);
+    if (lag == 0 && nheld == 0) {
+        if (fn)
+            fn(ud, 0, 0, "add");
+        return VK_OK;
+    }
+    return vk_db_ondisk_build(db, batch_size, path, params, fn, ud, added, &removed);
+}
+
 int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path, const char *params,
                      vk_progress_fn fn, void *ud, int64_t *added)
 {
@@ -39,9 +67,16 @@ int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path, const char
         return rc;
     if (batch_size <= 0)
         return vk_fail(VK_EINVAL, "batch_size must be positive, got %lld", (long long)batch_size);
-    i64 gap;
-    if ((rc = vk_db_find_gap(db, &gap)))
-        return rc;
+    /* the gap check counts the deleted idx values this handle has read: a
+     * delete another process commits meanwhile looks like a gap until the
+     * tombstones are read again */
+    i64 gap = -1;
+    for (int tries = 0; tries < 3; tries++) {
+        if ((rc = vk_tomb_refresh(db)) || (rc = vk_db_find_gap(db, &gap)))
+            return rc;
+        if (gap < 0)
+            break;
+    }
     if (gap >= 0)
         return vk_fail(VK_EINVAL, "idx values of table %s are not consecutive from 0: idx %lld is missing",
                        db->table, (long long)gap);
@@ -52,6 +87,8 @@ int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path, const char
         return vk_fail(VK_ESTATE, "the index holds %lld vectors but table %s has only ever held %lld "
                        "records: it belongs to another table", (long long)vk_index_ntotal(db->index),
                        db->table, (long long)(db->covered - excess));
+    if (vk_index_is_ondisk(db->index))
+        return sync_ondisk(db, batch_size, path, params, fn, ud, added);
     if (lag > 0 && (rc = vk_index_check_writable(db->index)))
         return rc;
     if (lag > 0 && !vk_index_is_trained(db->index))

@@ -365,6 +365,22 @@ int vk_db_train_index(vk_db *db, int64_t sample_size, vk_progress_fn fn, void *u
 int vk_db_sync_index(vk_db *db, int64_t batch_size, const char *path, const char *params,
                      vk_progress_fn fn, void *ud, int64_t *added);
 
+/* VK_OK when the index's inverted lists can live on disk (an IVF index),
+ * VK_EINVAL with the reason otherwise */
+int vk_db_ondisk_check(const vk_index *ix);
+/* Moves the trained IVF index's inverted lists to disk, or writes a new
+ * generation of lists already there: a new lists file beside path
+ * ("<path>.ivfdata.<16 hex digits>") with the current lists (less deleted
+ * records, counted in *removed) and every live record the index lacks,
+ * read batch_size at a time (params set meanwhile), mapped read-only; then
+ * the index file at path, which names it.  The index is read-only from then
+ * on: records inserted later are scanned exactly by searches until the
+ * next generation.  docs/ondisk.md. */
+int vk_db_ondisk_build(vk_db *db, int64_t batch_size, const char *path, const char *params,
+                       vk_progress_fn fn, void *ud, int64_t *added, int64_t *removed);
+/* 1 when the index's lists live on disk */
+int vk_index_is_ondisk(const vk_index *ix);
+
 /* ---------- search ---------- */
 typedef struct vk_hits {
     int64_t nq, k;

@@ -22,6 +22,10 @@ int vk_db_need_index(const vk_db *db);
 int vk_db_catch_up(vk_db *db, i64 batch_size, vk_progress_fn fn, void *ud, int reload,
                    i64 *added);
 
+/* the attached index's lists were moved to disk (a new generation of its
+ * lists file): it is read-only from now on and accounts for 0..covered-1 */
+void vk_db_index_moved(vk_db *db, i64 covered);
+
 /* vk_db_read_index, also giving the generation (seq) the file's digest
  * was recorded with */
 int vk_db_read_index_gen(vk_db *db, const char *path, int mmap, int trust, vk_index **out, i64 *gen);

@@ -43,14 +43,47 @@ int vk_faiss_search(const struct FaissIndex_H *fi, int64_t n, const float *x, in
                     const uint8_t *bits, int64_t nbits, int invert, int64_t nprobe,
                     int64_t efsearch, float *distances, int64_t *labels);
 
+/* ---------- reading; IVF lists on disk (faiss_ext.cpp) ---------- */
+/* reads the index in the open file fd (path: its name, for messages and
+ * as the directory an on-disk index's lists file is looked up in); mmap:
+ * map in-memory IVF lists from the file read-only.  On-disk lists are
+ * always mapped read-only. */
+int vk_faiss_read(int fd, const char *path, int mmap, struct FaissIndex_H **out);
+/* 1: the index's IVF lists live in a lists file of their own */
+int vk_faiss_ondisk(const struct FaissIndex_H *fi);
+/* that lists file's name (as read: beside the index file), or NULL */
+const char *vk_faiss_ondisk_file(const struct FaissIndex_H *fi);
+/* VK_OK when the index's lists can move to disk (an IVF index, not fast
+ * scan, not refined), VK_EINVAL with the reason otherwise */
+int vk_faiss_ondisk_check(const struct FaissIndex_H *fi);
+/* A new lists file for the trained IVF index fi, created (exclusively,
+ * flock'ed until vk_faiss_ondisk_end) at path: put encodes vectors with
+ * their ids; finish writes the index's current lists (less the ids set in
+ * drop, counted in *removed) and the new vectors to the file and maps it
+ * read-only in place of fi's lists; end closes it (and removes it unless
+ * finish succeeded). */
+typedef struct vk_ondisk_build vk_ondisk_build;
+int vk_faiss_ondisk_begin(struct FaissIndex_H *fi, const char *path, vk_ondisk_build **out);
+int vk_faiss_ondisk_put(vk_ondisk_build *b, int64_t n, const float *x, const int64_t *ids);
+int vk_faiss_ondisk_finish(vk_ondisk_build *b, const uint8_t *drop, int64_t ndrop, int64_t *removed);
+void vk_faiss_ondisk_end(vk_ondisk_build *b);
+
 #ifdef __cplusplus
 }
 #endif
 
 #ifndef __cplusplus
 /* ---------- index files and accounting (faiss_index.c) ---------- */
-/* read with the mmap flag (read-only) */
+/* read with the mmap flag, or with its lists on disk: read-only */
 int vk_index_is_mapped(const vk_index *ix);
+/* after vk_faiss_ondisk_finish moved its lists to disk */
+void vk_index_lists_moved(vk_index *ix);
+/* a new name for a lists file of index file path:
+ * "<path>.ivfdata.<16 hex digits>" (free it) */
+char *vk_index_lists_name(const char *path);
+/* removes the lists files of index file path ("<path>.ivfdata.*") except
+ * keep (a path, may be NULL) and those locked by a save in progress */
+void vk_index_clean_lists(const char *path, const char *keep);
 /* reads an index from an open file: the very file whose digest was checked
  * (name is for messages) */
 int vk_index_read_fd(vk_index **out, int fd, const char *name, int mmap);

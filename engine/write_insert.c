@@ -267,6 +267,10 @@ int vk_batch_write(vk_db *db, vk_batch *b)
     if (b->nrows == 0)
         return VK_OK;
     vk_index *ix = db->index;
+    /* on-disk lists take no vectors: searches scan the rows the mapping
+     * lacks until sync_index_to_db writes a new generation (docs/ondisk.md) */
+    if (ix && vk_index_is_ondisk(ix))
+        ix = NULL;
     if (ix && !vk_index_is_trained(ix))
         return vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
     int rc = number_rows(db, b);
@@ -315,7 +319,7 @@ int vk_db_insert(vk_db *db, vk_batch *b)
     int rc = VK_OK;
     if (db->index && !vk_index_is_trained(db->index))
         rc = vk_fail(VK_ESTATE, "the index is not trained: call train_index first");
-    if (rc == VK_OK && db->index)
+    if (rc == VK_OK && db->index && !vk_index_is_ondisk(db->index))
         rc = vk_index_check_writable(db->index);
     if (rc == VK_OK)
         rc = vk_db_begin(db);

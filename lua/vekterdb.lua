@@ -312,7 +312,9 @@ M.faiss = {
   -- @function faiss.read_index
   -- @string path the index file
   -- @bool[opt=false] mmap map the file read-only instead of reading it (IVF
-  -- lists; other index types are read)
+  -- lists; other index types are read). An index whose lists are on disk
+  -- (`DB:create_index`'s `on_disk`) is always mapped read-only, its lists
+  -- file looked up beside `path`.
   -- @treturn Index the index; an index whose metric is neither inner product
   -- nor L2 raises an error
   read_index = function(path, mmap)
@@ -535,7 +537,12 @@ function DB:_open_index(path)
     raise(string.format("index file %s holds %d vectors but table %s only %d records: "
       .. "the index belongs to another table", path, ix.ntotal, self.table_name, h:next_idx()))
   end
-  if lag > 0 then
+  if lag > 0 and ix.on_disk then
+    -- read-only lists: every search scans the missing records exactly
+    log("info", "index file %s lacks %d records of table %s: its lists are on disk, so searches "
+      .. "scan them exactly until %s writes a new generation", path, lag, self.table_name,
+      M._hints.sync)
+  elseif lag > 0 then
     -- every search and insert adds them from the table first
     log("warn", "index file %s lacks %d records of table %s: this handle adds them from the table "
       .. "before it searches or inserts; %s saves them", path, lag, self.table_name, M._hints.sync)
@@ -747,9 +754,18 @@ end
 --    (10000)
 --  * `faiss_runtime_params`: FAISS parameters while adding only
 --  * `progress`: as in `insert` (phases "train" and "add")
+--  * `on_disk`: true to keep the inverted lists of an IVF index in a
+--    lists file beside `faiss_index` (`<faiss_index>.ivfdata.<16 hex
+--    digits>`, a new one per generation), mapped read-only instead of held
+--    in memory: for lists larger than memory. The records are read from
+--    the table `batch_size` at a time and never all held at once. Any IVF
+--    factory string works; another one is refused (code "invalid"). The
+--    index is then read-only (`db.index.on_disk` is true): records inserted
+--    later are scanned exactly by searches until `sync_index_to_db` (or
+--    `rebuild_index`) writes a new generation. See docs/ondisk.md.
 -- @treturn Index the new index (also `db.index`)
 local CREATE_OPTS = set_of({ "metric", "sample_size", "batch_size", "faiss_runtime_params",
-                             "progress" })
+                             "progress", "on_disk" })
 
 function DB:create_index(faiss_index, faiss_factory_str, opts)
   check_open(self)
@@ -771,9 +787,18 @@ function DB:create_index(faiss_index, faiss_factory_str, opts)
   if not d then raise("create_index: table " .. self.table_name .. " holds no records yet", "state") end
   local metric = normalize_metric(opts.metric)
   local ix = core.index_factory(d, faiss_factory_str, metric)
+  if opts.on_disk then ix:_check_on_disk() end
   RAW.attach(self, ix, faiss_index)
   local ok, err = pcall(function()
     if not ix.is_trained then RAW.train_index(self, opts.sample_size or 0, opts) end
+    if opts.on_disk then
+      -- the lists go to disk as they are filled; deleted records are never added
+      local t = clock()
+      local added = self._h:ondisk(opts.batch_size or 10000, faiss_index, progress_fn(opts.progress),
+                                   call_params(opts, "create_index"))
+      log("info", "wrote %d vectors to on-disk inverted lists in %.2fs", added, clock() - t)
+      return
+    end
     RAW.sync_index_to_db(self, { batch_size = opts.batch_size,
                             faiss_runtime_params = opts.faiss_runtime_params,
                             progress = opts.progress })

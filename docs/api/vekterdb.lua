@@ -148,6 +148,9 @@
 --  * `ix.d`: the dimension
 --  * `ix.is_trained`: true once trained (or when its type needs no training)
 --  * `ix.metric`: "inner_product" or "l2"
+--  * `ix.on_disk`: true when its inverted lists live in a lists file of
+--    their own, mapped read-only (`db:create_index` with `on_disk`;
+--    docs/ondisk.md)
 -- @type Index
 
 --- Writes the index to a file, as FAISS writes it. A table's own index files
