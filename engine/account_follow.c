@@ -192,16 +192,6 @@ int vk_db_store_index_object(vk_db *db, int fd, i64 seq, const char *hex, i64 by
 
 /* ---------- following ---------- */
 
-static void to_hex(const unsigned char d[32], char hex[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[64] = 0;
-}
-
 /* "<cache>/<schema.table>." with anything but [A-Za-z0-9_.-] as "_" */
 static int cache_prefix(const vk_db *db, const char *dir, vk_buf *b)
 {
@@ -267,7 +257,7 @@ static int matches(int fd, const kept *k, int *ok)
     char hex[65];
     i64 bytes = 0;
     int rc = vk_sha256_fd(fd, d, &bytes);
-    to_hex(d, hex);
+    vk_sha256_hex(d, hex);
     *ok = rc == VK_OK && bytes == k->bytes && strcmp(hex, k->hex) == 0;
     return rc;
 }

@@ -39,16 +39,6 @@
 
 #define FILES_SUFFIX "__vekterdb_index_files"
 
-static void to_hex(const unsigned char d[32], char hex[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[64] = 0;
-}
-
 static vk_value text(const char *s) { return (vk_value){.type = VK_TEXT, .s = s, .len = strlen(s)}; }
 
 /* records (file, hex) with a new seq, in its own transaction; with fd (a
@@ -124,7 +114,7 @@ static int seal(void *ud, int fd)
     int rc = vk_sha256_fd(fd, d, &bytes);
     if (rc)
         return rc;
-    to_hex(d, hex);
+    vk_sha256_hex(d, hex);
     if ((rc = record(db, c->file, hex, bytes, vk_index_ntotal(db->index), &c->seq, fd)))
         return rc;
     /* the rename, and forgetting the digests it makes stale, in turn with
@@ -294,7 +284,7 @@ static int read_once(vk_db *db, const char *path, int mmap, int trust, vk_index 
     int any = 0;
     int rc = vk_sha256_fd(fd, d, &bytes);
     if (rc == VK_OK) {
-        to_hex(d, hex);
+        vk_sha256_hex(d, hex);
         rc = lookup(db, hex, gen, &any);
     }
     int known = *gen > 0;

@@ -41,3 +41,13 @@ int vk_sha256_fd(int fd, unsigned char digest[32], i64 *bytes)
         *bytes = off;
     return rc;
 }
+
+void vk_sha256_hex(const unsigned char d[32], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
+    }
+    hex[64] = 0;
+}

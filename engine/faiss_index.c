@@ -214,6 +214,17 @@ int vk_index_write(vk_index *ix, const char *path) { return vk_index_write_seale
  * was left by a killed save. */
 #define TMP_MARK ".tmp."
 
+/* removes name from dir unless another process holds its flock */
+static void remove_unlocked(DIR *dir, const char *name)
+{
+    int fd = openat(dirfd(dir), name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        unlinkat(dirfd(dir), name, 0);
+    close(fd);
+}
+
 void vk_index_clean_temps(const char *path)
 {
     char *dirc = vk_strdup(path), *basec = vk_strdup(path);
@@ -230,12 +241,7 @@ void vk_index_clean_temps(const char *path)
             continue;
         if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
             continue;   /* its process is alive: maybe still saving */
-        int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-            unlinkat(dirfd(dir), e->d_name, 0);
-        close(fd);
+        remove_unlocked(dir, e->d_name);
     }
     if (dir)
         closedir(dir);
@@ -289,12 +295,7 @@ void vk_index_clean_lists(const char *path, const char *keep)
         if (!is_lists_name(e->d_name, base, blen) || (kb && strcmp(e->d_name, kb) == 0))
             continue;
         /* unlinking a mapped file is safe: mappings keep it until unmapped */
-        int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-            continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-            unlinkat(dirfd(dir), e->d_name, 0);
-        close(fd);
+        remove_unlocked(dir, e->d_name);
     }
     if (dir)
         closedir(dir);

@@ -92,6 +92,8 @@ void vk_civil_from_days(i64 days, int *y, int *m, int *d);
 /* ---------- SHA-256 (base_sha256.c) ---------- */
 /* of everything an open file holds, from its start */
 int vk_sha256_fd(int fd, unsigned char digest[32], i64 *bytes);
+/* the digest as 64 lowercase hex digits and a NUL */
+void vk_sha256_hex(const unsigned char digest[32], char hex[65]);
 
 #ifndef __cplusplus
 /* ---------- sets of ids ---------- */
