@@ -12,6 +12,7 @@
 --   BENCH_SCALE_SAMPLE training sample (default 64 x nlist)
 --   BENCH_SCALE_NPROBE the nprobe values searched (default nlist/256, /64, /32)
 --   BENCH_SCALE_SINGLE queries searched one at a time (default: all of them)
+--   BENCH_SCALE_NOTE   a remark kept in the results (which build ran which phase)
 local vekterdb = require "vekterdb"
 local vio = require "vekterdb.io"
 local cjson = require "cjson"
@@ -312,7 +313,7 @@ local report = {
   date = os.date("!%Y-%m-%dT%H:%M:%SZ"), dataset = spec,
   data_bytes = { train = file_size(data .. "/train.fvecs"), test = file_size(data .. "/test.fvecs"),
                  gt = file_size(data .. "/gt.ivecs") },
-  memory_budget = 4 * 2^30, phases = {},
+  memory_budget = 4 * 2^30, phases = {}, note = env("BENCH_SCALE_NOTE"),
 }
 -- the generator's figures, from its spec.txt (those of the run that made the
 -- cached dataset)
