@@ -116,3 +116,35 @@ bench-tutorial-other:
 	  FAISS_BUILD=$(BENCH_OTHER_FAISS) BENCH_TUTORIAL_DATA=$(BENCH_TUTORIAL_DATA) bench-tutorial
 
 bench-tutorial-both: bench-tutorial bench-tutorial-other
+
+# ---------------------------------------------------------------------------
+# make bench-10m: 10,000,000 x 128 vectors inserted, indexed twice (IVF-PQ in
+# memory, IVF-SQ8 with its lists on disk) and searched, each phase in a
+# process of its own so that its peak resident memory is its own
+# (bench/scale.sh, bench/scale.lua; docs/scale.md).
+#   make bench-10m BENCH_SCALE_N=1000000   the same at 1M (minutes)
+# The dataset is cached in build/bench-data/scale-d128-n<N>-q1000 (5.3 GB at
+# 10M); the table and the indexes go to build/bench-scale/n<N> and are
+# removed at the end unless BENCH_SCALE_KEEP=1; BENCH_SCALE_PHASES="index-disk
+# search-disk" runs those phases again on a kept table.
+BENCH_SCALE_N ?= 10000000
+BENCH_SCALE_NQ ?= 1000
+BENCH_SCALE_DIR = $(BENCH_DATA)/scale-d$(BENCH_D)-n$(BENCH_SCALE_N)-q$(BENCH_SCALE_NQ)
+BENCH_SCALE_GEN = $(BUILD)/bench/gen_scale
+
+$(BENCH_SCALE_GEN): bench/gen_scale.c bench/scale_gt.c bench/scale_gt.h bench/datagen.c bench/datagen.h \
+	  $(ENGINE_LIB) $(FAISS_C_LIB) $(FAISS_AVX2_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_ALL) -Ibench bench/gen_scale.c bench/scale_gt.c bench/datagen.c -o $@ $(LIBS)
+
+.PHONY: bench-10m bench-scale-data
+bench-scale-data: build $(BENCH_SCALE_GEN)
+	@BENCH_SCALE_N=$(BENCH_SCALE_N) BENCH_SCALE_NQ=$(BENCH_SCALE_NQ) BENCH_SCALE_DATA=$(BENCH_SCALE_DIR) \
+	  BENCH_SCALE_GEN=$(BENCH_SCALE_GEN) sh bench/scale.sh data
+
+bench-10m: build $(BENCH_SO) $(BENCH_SCALE_GEN)
+	@BENCH_SCALE_N=$(BENCH_SCALE_N) BENCH_SCALE_NQ=$(BENCH_SCALE_NQ) BENCH_SCALE_DATA=$(BENCH_SCALE_DIR) \
+	  BENCH_SCALE_GEN=$(BENCH_SCALE_GEN) BENCH_SCALE_WORK=$(BUILD)/bench-scale/n$(BENCH_SCALE_N) \
+	  BENCH_RESULTS=$(BENCH_RESULTS) BENCH_FAISS=$(BENCH_FAISS) LUA="$(LUA)" \
+	  LUA_CPATH="$(CURDIR)/$(BUILD)/bench/?.so;$(LUA_CPATH)" sh bench/scale.sh all
