@@ -461,8 +461,6 @@ int vk_db_search(vk_db *db, const float *q, int64_t nq, int64_t k,
     i64 bad = vk_first_nonfinite(q, nq * d);
     if (bad >= 0)
         return vk_fail(VK_EINVAL, "query %lld holds a NaN or infinite value", (long long)(bad / d) + 1);
-    /* what other handles committed since the last call: a cheap check of
-     * the table's next idx when there is nothing new */
     i64 *tail = NULL, ntail = 0;
     /* what other handles committed since the last call: a cheap check of
      * the table's next idx, skipped by a node that heard of no commit
