@@ -25,11 +25,7 @@ local B = require "vkbench"
 
 io.stdout:setvbuf("line")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
+local env = require("bench.common").env
 
 local data_dir = assert(env("BENCH_DATA_DIR"), "BENCH_DATA_DIR is not set: run `make bench`")
 local work = env("BENCH_WORK", "build/bench-work")

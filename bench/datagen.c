@@ -2,7 +2,9 @@
 #include "datagen.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* streams of the counter-based generator */
 enum { S_PROJECTION = 1, S_CENTRES, S_SPREADS, S_TRAIN, S_TEST };
@@ -131,4 +133,26 @@ void bench_generate(const bench_model *m, int which, int64_t first, int64_t n, f
             x[a] = (float)(v + s->noise_scale * normal(&r));
         }
     }
+}
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int bench_parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v <= 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void bench_path(char *buf, size_t cap, const char *dir, const char *name, const char *suffix)
+{
+    snprintf(buf, cap, "%s/%s%s", dir, name, suffix);
 }

@@ -17,6 +17,7 @@
 #ifndef BENCH_DATAGEN_H
 #define BENCH_DATAGEN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct bench_spec {
@@ -45,5 +46,11 @@ void bench_model_free(bench_model *m);
 
 /* rows [first, first + n) of set `which` into out (n x d floats) */
 void bench_generate(const bench_model *m, int which, int64_t first, int64_t n, float *out);
+
+/* what both generators' command lines and files need: monotonic seconds,
+ * a positive integer argument (-1 when s is not one), "dir/name suffix" */
+double bench_now(void);
+int bench_parse_i64(const char *s, int64_t *out);
+void bench_path(char *buf, size_t cap, const char *dir, const char *name, const char *suffix);
 
 #endif

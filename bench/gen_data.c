@@ -18,13 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: gen_data [-n N] [-q NQ] [-d D] [-k K] OUTDIR\n");
@@ -32,17 +25,12 @@ static int usage(void)
 }
 
 /* path of name in dir, with an optional suffix */
-static void path_of(char *buf, size_t cap, const char *dir, const char *name, const char *suffix)
-{
-    snprintf(buf, cap, "%s/%s%s", dir, name, suffix);
-}
-
 /* rows of 4-byte values, each preceded by its int32 dimension (fvecs/ivecs) */
 static int write_vecs(const char *dir, const char *name, const void *data, int64_t n, int64_t d)
 {
     char tmp[4096], final[4096];
-    path_of(tmp, sizeof tmp, dir, name, ".tmp");
-    path_of(final, sizeof final, dir, name, "");
+    bench_path(tmp, sizeof tmp, dir, name, ".tmp");
+    bench_path(final, sizeof final, dir, name, "");
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         perror(tmp);
@@ -61,16 +49,6 @@ static int write_vecs(const char *dir, const char *name, const void *data, int64
     return 0;
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v <= 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int64_t n = 100000, nq = 10000, k = 100;
@@ -83,7 +61,7 @@ int main(int argc, char **argv)
                        : !strcmp(argv[i], "-d") ? &spec.d
                        : !strcmp(argv[i], "-k") ? &k
                                                 : NULL;
-        if (!dst || parse_i64(argv[i + 1], dst))
+        if (!dst || bench_parse_i64(argv[i + 1], dst))
             return usage();
     }
     if (i != argc - 1)
@@ -103,22 +81,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_data: out of memory\n");
         goto done;
     }
-    double t0 = now();
+    double t0 = bench_now();
     bench_generate(m, BENCH_TRAIN, 0, n, x);
     bench_generate(m, BENCH_TEST, 0, nq, q);
-    double t1 = now();
+    double t1 = bench_now();
     if (faiss_IndexFlatL2_new_with(&flat, spec.d) || faiss_Index_add(flat, n, x) ||
         faiss_Index_search(flat, nq, q, k, dist, lab)) {
         fprintf(stderr, "gen_data: FAISS: %s\n", faiss_get_last_error());
         goto done;
     }
-    double t2 = now();
+    double t2 = bench_now();
     for (int64_t j = 0; j < nq * k; j++)
         gt[j] = (int32_t)lab[j];
     if (write_vecs(dir, "train.fvecs", x, n, spec.d) || write_vecs(dir, "test.fvecs", q, nq, spec.d))
         goto done;
     char sp[4096];
-    path_of(sp, sizeof sp, dir, "spec.txt", "");
+    bench_path(sp, sizeof sp, dir, "spec.txt", "");
     FILE *f = fopen(sp, "w");
     if (!f) {
         perror(sp);

@@ -28,22 +28,10 @@
  * its own under them */
 void openblas_set_num_threads(int n);
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: gen_scale [-n N] [-q NQ] [-d D] [-k K] [-c CHUNK] OUTDIR\n");
     return 2;
-}
-
-static void path_of(char *buf, size_t cap, const char *dir, const char *name, const char *suffix)
-{
-    snprintf(buf, cap, "%s/%s%s", dir, name, suffix);
 }
 
 /* rows [first, first + n) of x (n x d, 4-byte values) appended to f with
@@ -65,8 +53,8 @@ static int write_set(const char *dir, const char *name, const bench_model *m, in
                      int64_t d, int64_t chunk)
 {
     char tmp[4096], final[4096];
-    path_of(tmp, sizeof tmp, dir, name, ".tmp");
-    path_of(final, sizeof final, dir, name, "");
+    bench_path(tmp, sizeof tmp, dir, name, ".tmp");
+    bench_path(final, sizeof final, dir, name, "");
     FILE *f = fopen(tmp, "wb");
     float *x = malloc(sizeof(float) * (size_t)(chunk * d));
     char *buf = malloc((4 + 4 * (size_t)d) * (size_t)chunk);
@@ -99,7 +87,7 @@ static int has_file(const char *dir, const char *name, int64_t size)
 {
     char p[4096];
     struct stat st;
-    path_of(p, sizeof p, dir, name, "");
+    bench_path(p, sizeof p, dir, name, "");
     return stat(p, &st) == 0 && (int64_t)st.st_size == size;
 }
 
@@ -117,16 +105,6 @@ static long long peak_rss(void)
     return kb < 0 ? -1 : kb * 1024;
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v <= 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int64_t n = 10000000, nq = 1000, k = 100, chunk = 100000;
@@ -140,7 +118,7 @@ int main(int argc, char **argv)
                        : !strcmp(argv[i], "-k") ? &k
                        : !strcmp(argv[i], "-c") ? &chunk
                                                 : NULL;
-        if (!dst || parse_i64(argv[i + 1], dst))
+        if (!dst || bench_parse_i64(argv[i + 1], dst))
             return usage();
     }
     if (i != argc - 1)
@@ -159,15 +137,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_scale: out of memory\n");
         goto done;
     }
-    double t0 = now();
+    double t0 = bench_now();
     int reused = has_file(dir, "train.fvecs", n * row) && has_file(dir, "test.fvecs", nq * row);
     if (!reused && (write_set(dir, "train.fvecs", m, BENCH_TRAIN, n, d, chunk) ||
                     write_set(dir, "test.fvecs", m, BENCH_TEST, nq, d, chunk)))
         goto done;
-    double t1 = now();
+    double t1 = bench_now();
     bench_generate(m, BENCH_TEST, 0, nq, q);
     char path[4096];
-    path_of(path, sizeof path, dir, "train.fvecs", "");
+    bench_path(path, sizeof path, dir, "train.fvecs", "");
     int64_t rows = scale_gt(path, q, nq, d, k, chunk, lab, NULL);
     if (rows < 0)
         goto done;
@@ -175,10 +153,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_scale: %s holds %lld rows, not %lld\n", path, (long long)rows, (long long)n);
         goto done;
     }
-    double t2 = now();
+    double t2 = bench_now();
     for (int64_t j = 0; j < nq * k; j++)
         gt[j] = (int32_t)lab[j];
-    path_of(path, sizeof path, dir, "spec.txt", "");
+    bench_path(path, sizeof path, dir, "spec.txt", "");
     FILE *f = fopen(path, "w");
     if (!f) {
         perror(path);
@@ -197,8 +175,8 @@ int main(int argc, char **argv)
         goto done;
     }
     char tmp[4096], final[4096];
-    path_of(tmp, sizeof tmp, dir, "gt.ivecs", ".tmp");
-    path_of(final, sizeof final, dir, "gt.ivecs", "");
+    bench_path(tmp, sizeof tmp, dir, "gt.ivecs", ".tmp");
+    bench_path(final, sizeof final, dir, "gt.ivecs", "");
     char *buf = malloc((4 + 4 * (size_t)k) * (size_t)nq);
     f = fopen(tmp, "wb");
     int ok = buf && f && put_rows(f, gt, nq, k, buf) == 0;

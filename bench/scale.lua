@@ -20,11 +20,7 @@ local B = require "vkbench"
 
 io.stdout:setvbuf("line")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
+local env = require("bench.common").env
 
 local phase = assert(arg[1], "usage: scale.lua insert|index-pq|index-disk|search-pq|search-disk|report")
 local data = assert(env("BENCH_SCALE_DATA"), "BENCH_SCALE_DATA is not set: run `make bench-10m`")

@@ -23,11 +23,7 @@ local B = require "vkbench"
 
 io.stdout:setvbuf("line")
 
-local function env(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
+local env = require("bench.common").env
 
 local function say(fmt, ...) io.stderr:write(string.format("[tutorial] " .. fmt .. "\n", ...)) end
 
