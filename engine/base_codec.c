@@ -18,13 +18,20 @@ size_t vk_codec_bound(int64_t d)
     return ZSTD_compressBound((size_t)d * sizeof(f32));
 }
 
+int vk_codec_check_level(int level)
+{
+    if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
+        return vk_fail(VK_EINVAL, "compression level %d is outside zstd's range %d..%d", level,
+                       ZSTD_minCLevel(), ZSTD_maxCLevel());
+    return VK_OK;
+}
+
 size_t vk_encode(const float *v, int64_t d, int level, void *dst, size_t cap)
 {
     if (d <= 0)
         return vk_fail(VK_EINVAL, "cannot encode a vector of dimension %lld", (long long)d), 0;
-    if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
-        return vk_fail(VK_EINVAL, "compression level %d is outside zstd's range %d..%d", level,
-                       ZSTD_minCLevel(), ZSTD_maxCLevel()), 0;
+    if (vk_codec_check_level(level))
+        return 0;
     if (!cctx && !(cctx = ZSTD_createCCtx()))
         return vk_fail(VK_ENOMEM, "out of memory creating a zstd context"), 0;
     size_t n = ZSTD_compressCCtx(cctx, dst, cap, v, (size_t)d * sizeof(f32), level);

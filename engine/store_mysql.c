@@ -1148,7 +1148,8 @@ static char *insert_sql(const vk_db *db, i64 nrows)
     return b.p;
 }
 
-/* rows from..: as many as one statement takes */
+/* rows from..: as many as one statement takes; -1 when a row cannot be
+ * made final */
 static i64 chunk_rows(const vk_db *db, const vk_rows *rows, i64 from)
 {
     i64 max = MAX_PARAMS / db->ncols;
@@ -1157,6 +1158,8 @@ static i64 chunk_rows(const vk_db *db, const vk_rows *rows, i64 from)
     size_t bytes = 0;
     i64 n = 0;
     while (from + n < rows->nrows && n < max) {
+        if (vk_rows_wait(rows, from + n + 1))
+            return -1;
         const vk_value *row = vk_rows_get(rows, from + n, 0);
         for (int i = 0; i < db->ncols; i++)
             bytes += 16 + row[i].len;
@@ -1183,6 +1186,8 @@ static int my_insert(vk_db *db, const vk_rows *rows)
     my_conn *c = CONN(db);
     for (i64 from = 0; from < rows->nrows;) {
         i64 n = chunk_rows(db, rows, from);
+        if (n < 0)
+            return vk_errcode();
         char *sql = insert_sql(db, n);
         if (!sql)
             return VK_ENOMEM;

@@ -1320,6 +1320,8 @@ static int stream_rows(vk_db *db, const vk_rows *rows, int binary)
     vk_buf o = {0};
     int rc = binary ? vk_buf_add(&o, header, sizeof header) : VK_OK;
     for (i64 r = 0; r < rows->nrows && rc == VK_OK; r++) {
+        if ((rc = vk_rows_wait(rows, r + 1)))
+            break;
         if ((rc = put_row(db, &o, vk_rows_get(rows, r, 0), binary)))
             vk_fail_context("cannot insert the record with idx %lld",
                             (long long)vk_rows_get(rows, r, db->idx_col)->i);

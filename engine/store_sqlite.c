@@ -436,6 +436,8 @@ static int sq_insert(vk_db *db, const vk_rows *rows)
     if (rc)
         return rc;
     for (i64 r = 0; r < rows->nrows && rc == VK_OK; r++) {
+        if ((rc = vk_rows_wait(rows, r + 1)))
+            break;
         for (int i = 0; i < db->ncols; i++)
             if (bind_value(st, i + 1, vk_rows_get(rows, r, i)) != SQLITE_OK) {
                 rc = sq_fail(c, 0, "cannot bind a record value");

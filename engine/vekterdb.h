@@ -61,6 +61,8 @@ typedef struct vk_value {
 /* ---------- vector codec ---------- */
 /* One zstd frame of d little-endian float32 values. */
 size_t vk_codec_bound(int64_t d);
+/* VK_OK when zstd takes this compression level. */
+int vk_codec_check_level(int level);
 /* Returns the compressed size, or 0 with vk_errmsg set. */
 size_t vk_encode(const float *v, int64_t d, int level, void *dst, size_t cap);
 /* Decodes into out[0..d); fails unless the blob holds exactly d floats. */

@@ -61,12 +61,26 @@ int vk_url_parse(const char *url, vk_url *out);
 void vk_url_free(vk_url *u);
 
 /* ---------- rows (base_rows.c) ---------- */
+/* Cells another thread is still filling in (the write layer encodes a
+ * batch's vectors while the driver writes its first rows).  need makes rows
+ * 0..n-1 final, on the thread that reads them; ready is how many are. */
+typedef struct vk_rows_feed vk_rows_feed;
+struct vk_rows_feed {
+    int (*need)(vk_rows_feed *f, i64 n);
+    i64 ready;
+};
 struct vk_rows {
     i64 nrows, cap;
     int ncols;
     vk_value *cells;     /* nrows * ncols */
     vk_buf heap;         /* text/blob bytes; cells hold offsets until sealed */
+    vk_rows_feed *feed;  /* NULL: every cell is final */
 };
+/* a driver calls this before it reads row n - 1 of rows it is writing */
+static inline int vk_rows_wait(const vk_rows *r, i64 n)
+{
+    return !r->feed || n <= r->feed->ready ? VK_OK : r->feed->need(r->feed, n);
+}
 vk_rows *vk_rows_new(int ncols);
 /* copies one row of values (text/blob bytes included) */
 int vk_rows_append(vk_rows *r, const vk_value *row);

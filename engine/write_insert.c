@@ -2,13 +2,16 @@
  * arrive so that a bad record is refused before anything is written. */
 #include "vk_write.h"
 
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 vk_batch *vk_batch_new(vk_db *db, int compression_level)
 {
-    if (vk_db_need_table(db))
+    if (vk_db_need_table(db) || vk_codec_check_level(compression_level))
         return NULL;
     vk_batch *b = vk_calloc(1, sizeof *b);
     if (!b)
@@ -45,6 +48,7 @@ void vk_batch_free(vk_batch *b)
     free(b->set);
     vk_buf_free(&b->scratch);
     vk_buf_free(&b->vecs);
+    vk_buf_free(&b->pend);
     free(b->blob);
     free(b);
 }
@@ -55,6 +59,7 @@ void vk_batch_clear(vk_batch *b)
     b->rows->heap.len = 0;
     b->nrows = 0;
     b->vecs.len = 0;
+    b->pend.len = 0;
     b->given_idx = 0;
     /* a guess that lets a record with a wrong idx fail early; the batch is
      * numbered again inside its write transaction */
@@ -68,6 +73,7 @@ void vk_batch_begin_row(vk_batch *b)
     memset(b->cur, 0, sizeof(vk_value) * (size_t)b->ncols);
     memset(b->set, 0, (size_t)b->ncols);
     b->scratch.len = 0;
+    b->cur_pend = 0;
 }
 
 /* keeps bytes in the row's scratch buffer; cells hold offsets for now */
@@ -141,6 +147,7 @@ static int keep_vector(vk_batch *b, const float *v, i64 d, const void *blob, siz
     return vk_buf_add(&b->vecs, v, sizeof(float) * (size_t)d);
 }
 
+/* the blob is encoded from vecs when the batch is written (write_rows) */
 int vk_batch_set_vector(vk_batch *b, const float *v, int64_t d)
 {
     int rc = check_dim(b, d);
@@ -148,23 +155,9 @@ int vk_batch_set_vector(vk_batch *b, const float *v, int64_t d)
         return rc;
     if (b->set[b->db->vec_col])
         return vk_fail(VK_EINVAL, "the vector was set twice");
-    size_t need = vk_codec_bound(d);
-    if (need > b->blob_cap) {
-        char *p = vk_realloc(b->blob, need);
-        if (!p)
-            return VK_ENOMEM;
-        b->blob = p;
-        b->blob_cap = need;
-    }
-    i64 bad = vk_first_nonfinite(v, d);
-    if (bad >= 0)
-        return vk_fail(VK_EINVAL, "vector holds a NaN or infinite value at position %lld",
-                       (long long)bad + 1);
-    size_t len = vk_encode(v, d, b->level, b->blob, b->blob_cap);
-    if (!len)
-        return vk_errcode();
-    if ((rc = keep_vector(b, v, d, b->blob, len)))
+    if ((rc = keep_vector(b, v, d, "", 0)))
         return rc;
+    b->cur_pend = 1;
     b->d = d;
     return VK_OK;
 }
@@ -229,7 +222,10 @@ int vk_batch_end_row(vk_batch *b)
         else if (v->type == VK_TEXT || v->type == VK_BLOB)
             v->s = b->scratch.p + (uintptr_t)v->s;
     }
-    if ((rc = vk_rows_append(b->rows, b->cur))) {
+    if ((rc = vk_rows_append(b->rows, b->cur)) == VK_OK &&
+        (rc = vk_buf_add(&b->pend, &b->cur_pend, 1)))
+        b->rows->nrows--;
+    if (rc) {
         vk_batch_abort_row(b);
         return rc;
     }
@@ -238,6 +234,160 @@ int vk_batch_end_row(vk_batch *b)
     b->given_idx |= given;
     vk_batch_begin_row(b);
     return VK_OK;
+}
+
+/* ---------- encoding while the driver writes ----------
+ * Compressing a vector costs about as much as the database writing its row.
+ * The other threads encode the batch's vectors chunk by chunk, in row order,
+ * while the caller's thread runs the driver, which waits (vk_rows_wait)
+ * only for a chunk not yet done, and encodes the next unclaimed chunk itself
+ * rather than wait for one nobody took.  The bytes are those the caller's
+ * thread alone would write. */
+
+#define ENCODE_CHUNK 64   /* rows claimed at a time */
+
+typedef struct encoder {
+    vk_rows_feed feed;         /* first: vk_rows_wait lands in need() */
+    vk_batch *b;
+    size_t stride;             /* arena bytes per row */
+    i64 nchunks;
+    _Atomic i64 claimed;       /* chunks handed out, in order */
+    _Atomic unsigned char *done;
+    _Atomic int waiting, stop;
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    int err_code;              /* a failure of any thread, under lock */
+    char err[512];
+} encoder;
+
+static int encode_chunk(encoder *e, i64 c)
+{
+    vk_batch *b = e->b;
+    i64 lo = c * ENCODE_CHUNK, hi = lo + ENCODE_CHUNK < b->nrows ? lo + ENCODE_CHUNK : b->nrows;
+    int vc = b->db->vec_col;
+    for (i64 r = lo; r < hi; r++) {
+        if (!b->pend.p[r])
+            continue;
+        char *dst = b->blob + (size_t)r * e->stride;
+        size_t len = vk_encode((const float *)b->vecs.p + r * b->d, b->d, b->level, dst, e->stride);
+        if (!len)
+            return vk_errcode();
+        vk_value *v = &b->rows->cells[r * b->ncols + vc];
+        v->s = dst;
+        v->len = len;
+    }
+    return VK_OK;
+}
+
+/* claims and encodes the next chunk: 0 when none was left or one failed */
+static int encode_next(encoder *e)
+{
+    if (atomic_load(&e->stop))
+        return 0;
+    i64 c = atomic_fetch_add(&e->claimed, 1);
+    if (c >= e->nchunks)
+        return 0;
+    int rc = encode_chunk(e, c);
+    if (rc) {
+        pthread_mutex_lock(&e->lock);
+        if (!e->err_code) {
+            e->err_code = rc;
+            snprintf(e->err, sizeof e->err, "%s", vk_errmsg());
+        }
+        atomic_store(&e->stop, 1);
+        pthread_cond_broadcast(&e->more);
+        pthread_mutex_unlock(&e->lock);
+        return 0;
+    }
+    atomic_store(&e->done[c], 1);
+    if (atomic_load(&e->waiting)) {
+        pthread_mutex_lock(&e->lock);
+        pthread_cond_broadcast(&e->more);
+        pthread_mutex_unlock(&e->lock);
+    }
+    return 1;
+}
+
+/* on the driver's thread: rows 0..n-1 final */
+static int encoder_need(vk_rows_feed *f, i64 n)
+{
+    encoder *e = (encoder *)f;
+    i64 want = (n + ENCODE_CHUNK - 1) / ENCODE_CHUNK;   /* chunks 0..want-1 */
+    i64 c = f->ready / ENCODE_CHUNK;
+    while (c < want) {
+        if (atomic_load(&e->done[c])) {
+            c++;
+            continue;
+        }
+        if (encode_next(e))
+            continue;
+        pthread_mutex_lock(&e->lock);
+        atomic_store(&e->waiting, 1);
+        while (!atomic_load(&e->done[c]) && !e->err_code)
+            pthread_cond_wait(&e->more, &e->lock);
+        atomic_store(&e->waiting, 0);
+        int code = e->err_code;
+        pthread_mutex_unlock(&e->lock);
+        if (code)
+            return vk_fail(code, "%s", e->err);
+    }
+    i64 ready = c * ENCODE_CHUNK;
+    f->ready = ready < e->b->nrows ? ready : e->b->nrows;
+    return VK_OK;
+}
+
+/* the batch's rows through the driver, their pending vectors encoded on
+ * every thread vekterdb.set_num_threads allows */
+static int write_rows(vk_db *db, vk_batch *b)
+{
+    i64 npend = 0;
+    for (i64 r = 0; r < b->nrows; r++)
+        npend += b->pend.p[r];
+    if (npend == 0)
+        return db->drv->insert(db, b->rows);
+    encoder e = {.feed = {.need = encoder_need}, .b = b, .stride = vk_codec_bound(b->d),
+                 .nchunks = (b->nrows + ENCODE_CHUNK - 1) / ENCODE_CHUNK};
+    size_t need = e.stride * (size_t)b->nrows;
+    if (need > b->blob_cap) {
+        char *p = vk_realloc(b->blob, need);
+        if (!p)
+            return VK_ENOMEM;
+        b->blob = p;
+        b->blob_cap = need;
+    }
+    if (!(e.done = vk_calloc((size_t)e.nchunks, 1)))
+        return VK_ENOMEM;
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (nt > e.nchunks)
+        nt = (int)e.nchunks;
+    pthread_mutex_init(&e.lock, NULL);
+    pthread_cond_init(&e.more, NULL);
+    b->rows->feed = &e.feed;
+    int rc = VK_OK;
+    if (nt <= 1) {
+        rc = db->drv->insert(db, b->rows);
+    } else {
+#pragma omp parallel num_threads(nt)
+        {
+            if (omp_get_thread_num() == 0) {
+                rc = db->drv->insert(db, b->rows);
+                atomic_store(&e.stop, 1);
+            } else {
+                while (encode_next(&e))
+                    ;
+            }
+        }
+    }
+    /* a driver that wrote rows it never waited for would have stored
+     * empty vectors: refuse rather than commit them */
+    if (rc == VK_OK && e.feed.ready < b->nrows)
+        rc = vk_fail(VK_ESTATE, "the driver wrote rows %lld..%lld before their vectors were encoded",
+                     (long long)e.feed.ready, (long long)b->nrows - 1);
+    b->rows->feed = NULL;
+    pthread_mutex_destroy(&e.lock);
+    pthread_cond_destroy(&e.more);
+    free((void *)e.done);
+    return rc;
 }
 
 /* inside the write transaction, where no other writer can take an idx:
@@ -284,7 +434,7 @@ int vk_batch_write(vk_db *db, vk_batch *b)
         return vk_fail(VK_ESTATE, "the index accounts for idx 0..%lld but the table's next idx is %lld",
                        (long long)db->covered - 1, (long long)b->first_idx);
     vk_rows_seal(b->rows);
-    if ((rc = db->drv->insert(db, b->rows)))
+    if ((rc = write_rows(db, b)))
         return rc;
     if (ix && (rc = vk_index_add(ix, b->nrows, (const float *)b->vecs.p, b->first_idx)) == VK_OK) {
         db->covered = b->first_idx + b->nrows;

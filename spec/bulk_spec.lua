@@ -89,3 +89,95 @@ describe("db:insert_matrix", function()
     db:close()
   end)
 end)
+
+-- the vectors of a batch are encoded on the other threads while the database
+-- writes its first rows (write_insert.c): what is stored must not depend on it
+describe("encoding while the database writes", function()
+  local function with_threads(n, fn)
+    local before = vekterdb.get_num_threads()
+    vekterdb.set_num_threads(n)
+    local ok, err = pcall(fn)
+    vekterdb.set_num_threads(before)
+    if not ok then error(err, 0) end
+  end
+
+  local function stored(db)
+    local out = {}
+    for i, row in ipairs(db:execute("SELECT vector FROM " .. H.quote(db.table_name) .. " ORDER BY idx")) do
+      out[i] = row[1]
+    end
+    return out
+  end
+
+  it("stores the bytes serialize_vector makes, on one thread or several, at any level", function()
+    local n = 700   -- several chunks of rows per batch, and a short last batch
+    local m = matrix(n, 21)
+    for _, threads in ipairs({ 1, 2, 3 }) do
+      for _, level in ipairs({ 1, 3, -1 }) do
+        with_threads(threads, function()
+          local db = new_db()
+          db:insert_matrix(m, { batch_size = 300, compression_level = level })
+          local i = 0
+          db:insert(function()
+            i = i + 1
+            if i <= 150 then return { vector = m[i] } end
+          end, { batch_size = 130, compression_level = level })
+          local blobs = stored(db)
+          assert.are.equal(n + 150, #blobs)
+          for r = 1, n + 150 do
+            local v = m[r <= n and r or r - n]
+            if blobs[r] ~= vekterdb.serialize_vector(v, level) then
+              error(string.format("threads %d, level %d: row %d differs", threads, level, r))
+            end
+          end
+          db:close()
+        end)
+      end
+    end
+  end)
+
+  it("stores serialized vectors as given beside vectors it encodes", function()
+    with_threads(2, function()
+      local db = new_db()
+      local m = matrix(400, 23)
+      db:insert_matrix(m, { batch_size = 400 })
+      local i = 0
+      db:insert(function()
+        i = i + 1
+        if i <= 400 then return { vector = vekterdb.serialize_vector(m[i], 7) } end
+      end, { serialize_vectors = false, batch_size = 400 })
+      local blobs = stored(db)
+      for r = 1, 400 do
+        assert.are.equal(vekterdb.serialize_vector(m[r], 1), blobs[r])
+        assert.are.equal(vekterdb.serialize_vector(m[r], 7), blobs[400 + r])
+      end
+      db:close()
+    end)
+  end)
+
+  it("rolls a batch back whole when the database refuses a row in the middle of it", function()
+    with_threads(2, function()
+      local db = new_db()
+      local names = {}
+      for i = 1, 1000 do names[i] = "n" .. i end
+      names[777] = "n5"
+      local err = H.error_of(db.insert_matrix, db, matrix(1000, 29), { batch_size = 1000, columns = { name = names } })
+      -- MySQL names the statement's rows rather than the one it refused
+      assert.is_truthy(err:find("idx 776", 1, true) or err:find("idx 0..999", 1, true), err)
+      assert.are.equal(0, db:count())
+      -- the handle goes on as before
+      names[777] = "n777"
+      assert.are.equal(1000, db:insert_matrix(matrix(1000, 29), { batch_size = 1000, columns = { name = names } }))
+      assert.are.equal(vekterdb.serialize_vector(matrix(1000, 29)[1000], 1), stored(db)[1000])
+      db:close()
+    end)
+  end)
+
+  it("refuses a compression level zstd does not take before anything is written", function()
+    local db = new_db()
+    local err = H.error_of(db.insert_matrix, db, matrix(3), { compression_level = 1000 })
+    assert.matches("compression level 1000 is outside zstd's range", err)
+    assert.are.equal(0, db:count())
+    db:close()
+  end)
+end)
