@@ -257,6 +257,117 @@ int vk_db_fetch(vk_db *db, const int64_t *ids, int64_t n, const int *cols, int n
     return VK_OK;
 }
 
+/* on an embedded database a scanned row costs about a quarter of a B-tree
+ * lookup by idx, so one scan of the idx range, skipping the rows not asked
+ * for, wins when at least a quarter of the range is asked for (a rerank's
+ * candidates often are; create_index's reads always are) */
+static int dense_ids(const vk_db *db, const i64 *ids, i64 n)
+{
+    return n >= 64 && strcmp(db->drv->name, "sqlite") == 0 && ids[n - 1] - ids[0] < 4 * n;
+}
+
+/* idx and vector of the rows with idx in [lo, hi], in idx order */
+static int range_query(vk_db *db, i64 lo, i64 hi, vk_stmt **st)
+{
+    vk_buf sql = {0};
+    int rc = vk_buf_adds(&sql, "SELECT ");
+    rc |= vk_buf_ident(&sql, db->idx_name);
+    rc |= vk_buf_adds(&sql, ", ");
+    rc |= vk_buf_ident(&sql, db->cols[db->vec_col].name);
+    rc |= vk_buf_printf(&sql, " FROM %s WHERE ", db->qtable);
+    rc |= vk_buf_ident(&sql, db->idx_name);
+    rc |= vk_buf_printf(&sql, " BETWEEN %s1 AND %s2 ORDER BY ", db->drv->placeholder, db->drv->placeholder);
+    rc |= vk_buf_ident(&sql, db->idx_name);
+    vk_value p[2] = {{.type = VK_INT, .i = lo}, {.type = VK_INT, .i = hi}};
+    *st = NULL;
+    if (rc == VK_OK)
+        rc = db->drv->query(db, sql.p, p, 2, st);
+    else
+        rc = VK_ENOMEM;
+    vk_buf_free(&sql);
+    return rc;
+}
+
+/* ids (sorted, unique) by one scan of their idx range */
+static int fetch_range(vk_db *db, const i64 *ids, i64 n, vk_rows **out)
+{
+    vk_rows *r = vk_rows_new(2);
+    if (!r)
+        return VK_ENOMEM;
+    vk_value row[2];
+    vk_stmt *st = NULL;
+    int rc = range_query(db, ids[0], ids[n - 1], &st);
+    i64 at = 0;
+    while (rc == VK_OK && (rc = db->drv->next(st, row, 2)) == 1) {
+        rc = VK_OK;
+        if (row[0].type != VK_INT)
+            continue;
+        while (at < n && ids[at] < row[0].i)
+            at++;
+        if (at < n && ids[at] == row[0].i)
+            rc = vk_rows_append(r, row);
+    }
+    if (st)
+        db->drv->finish(st);
+    if (rc) {
+        vk_rows_free(r);
+        return rc;
+    }
+    vk_rows_seal(r);
+    *out = r;
+    return VK_OK;
+}
+
+/* ids sorted, unique and dense (dense_ids): each vector decoded straight
+ * from the scan into out, no copy of its bytes kept (create_index reads
+ * every record this way, twice) */
+static int fetch_vectors_range(vk_db *db, const i64 *ids, i64 n, i64 d, float *out, unsigned char *found)
+{
+    vk_value row[2];
+    vk_stmt *st = NULL;
+    int rc = range_query(db, ids[0], ids[n - 1], &st);
+    i64 at = 0;
+    while (rc == VK_OK && (rc = db->drv->next(st, row, 2)) == 1) {
+        rc = VK_OK;
+        if (row[0].type != VK_INT)
+            continue;
+        while (at < n && ids[at] < row[0].i && found) {   /* not in the table */
+            found[at] = 0;
+            memset(out + at * d, 0, sizeof(float) * (size_t)d);
+            at++;
+        }
+        if (at < n && ids[at] < row[0].i)
+            break;   /* missing, and the caller wants them all */
+        if (at == n || ids[at] != row[0].i)
+            continue;
+        if (row[1].type != VK_BLOB && row[1].type != VK_TEXT)
+            rc = vk_fail(VK_ECODEC, "corrupted vector at idx %lld: not a blob", (long long)ids[at]);
+        else if ((rc = vk_decode(row[1].s, row[1].len, out + at * d, d)))
+            vk_fail_context("idx %lld", (long long)ids[at]);
+        else if (found)
+            found[at] = 1;
+        at++;
+    }
+    if (st)
+        db->drv->finish(st);
+    if (rc == VK_OK && at < n && !found)
+        rc = vk_fail(VK_ESTATE, "idx %lld is in the index but not in table %s: "
+                     "the index does not belong to this table", (long long)ids[at], db->table);
+    for (; rc == VK_OK && at < n; at++) {
+        found[at] = 0;
+        memset(out + at * d, 0, sizeof(float) * (size_t)d);
+    }
+    return rc;
+}
+
+static int sorted_unique(const i64 *ids, i64 n)
+{
+    for (i64 i = 1; i < n; i++)
+        if (ids[i] <= ids[i - 1])
+            return 0;
+    return 1;
+}
+
 int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsigned char *found)
 {
     int rc = vk_db_need_table(db);
@@ -265,6 +376,8 @@ int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsi
     i64 d = vk_db_dim(db);
     if (d <= 0)
         return d < 0 ? vk_errcode() : vk_fail(VK_ESTATE, "the table holds no vectors");
+    if (n > 0 && dense_ids(db, ids, n) && sorted_unique(ids, n))
+        return fetch_vectors_range(db, ids, n, d, out, found);
     vk_rows *got;
     id_row *map;
     i64 ngot;
@@ -295,60 +408,13 @@ int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsi
     return rc;
 }
 
-/* ids (sorted, unique) by one scan of their idx range that skips the rows
- * not asked for: on an embedded database a scanned row costs about a
- * quarter of a B-tree lookup by idx, so the scan wins when at least a
- * quarter of the range is asked for (a rerank's candidates often are) */
-static int fetch_range(vk_db *db, const i64 *ids, i64 n, vk_rows **out)
-{
-    vk_buf sql = {0};
-    int rc = vk_buf_adds(&sql, "SELECT ");
-    rc |= vk_buf_ident(&sql, db->idx_name);
-    rc |= vk_buf_adds(&sql, ", ");
-    rc |= vk_buf_ident(&sql, db->cols[db->vec_col].name);
-    rc |= vk_buf_printf(&sql, " FROM %s WHERE ", db->qtable);
-    rc |= vk_buf_ident(&sql, db->idx_name);
-    rc |= vk_buf_printf(&sql, " BETWEEN %s1 AND %s2 ORDER BY ", db->drv->placeholder, db->drv->placeholder);
-    rc |= vk_buf_ident(&sql, db->idx_name);
-    vk_rows *r = rc ? NULL : vk_rows_new(2);
-    if (!r) {
-        vk_buf_free(&sql);
-        return VK_ENOMEM;
-    }
-    vk_value p[2] = {{.type = VK_INT, .i = ids[0]}, {.type = VK_INT, .i = ids[n - 1]}};
-    vk_value row[2];
-    vk_stmt *st = NULL;
-    rc = db->drv->query(db, sql.p, p, 2, &st);
-    vk_buf_free(&sql);
-    i64 at = 0;
-    while (rc == VK_OK && (rc = db->drv->next(st, row, 2)) == 1) {
-        rc = VK_OK;
-        if (row[0].type != VK_INT)
-            continue;
-        while (at < n && ids[at] < row[0].i)
-            at++;
-        if (at < n && ids[at] == row[0].i)
-            rc = vk_rows_append(r, row);
-    }
-    if (st)
-        db->drv->finish(st);
-    if (rc) {
-        vk_rows_free(r);
-        return rc;
-    }
-    vk_rows_seal(r);
-    *out = r;
-    return VK_OK;
-}
-
 int vk_db_fetch_stored(vk_db *db, const i64 *ids, i64 n, vk_rows **rows, i64 *row_of)
 {
     *rows = NULL;
     int rc = vk_db_need_table(db);
     if (rc)
         return rc;
-    int dense = n >= 64 && strcmp(db->drv->name, "sqlite") == 0 && ids[n - 1] - ids[0] < 4 * n;
-    rc = dense ? fetch_range(db, ids, n, rows) : db->drv->fetch(db, ids, n, &db->vec_col, 1, rows);
+    rc = dense_ids(db, ids, n) ? fetch_range(db, ids, n, rows) : db->drv->fetch(db, ids, n, &db->vec_col, 1, rows);
     if (rc)
         return rc;
     vk_rows *r = *rows;

@@ -312,6 +312,8 @@ static int encode_next(encoder *e)
 static int encoder_need(vk_rows_feed *f, i64 n)
 {
     encoder *e = (encoder *)f;
+    if (n > e->b->nrows)
+        n = e->b->nrows;
     i64 want = (n + ENCODE_CHUNK - 1) / ENCODE_CHUNK;   /* chunks 0..want-1 */
     i64 c = f->ready / ENCODE_CHUNK;
     while (c < want) {

@@ -93,6 +93,27 @@ static void test_db(void)
           "a non-consecutive idx is refused");
     vk_batch_free(b);
 
+    /* vectors by idx: a dense sorted run is read by one range scan that
+     * decodes each row straight into the output, anything else by lookups */
+    int64_t ids[N];
+    float *got = malloc(sizeof(float) * N * D);
+    for (int i = 0; i < N; i++)
+        ids[i] = i;
+    CHECK(vk_db_fetch_vectors(db, ids, N, got) == VK_OK && memcmp(got, x, sizeof(float) * N * D) == 0,
+          "every vector by one range scan, as inserted");
+    for (int i = 0; i < 100; i++)
+        ids[i] = 3 * i + 7;
+    rc = vk_db_fetch_vectors(db, ids, 100, got);
+    int same = rc == VK_OK;
+    for (int i = 0; same && i < 100; i++)
+        same = memcmp(got + i * D, x + ids[i] * D, sizeof(float) * D) == 0;
+    CHECK(same, "every third vector, skipping the rows between");
+    ids[0] = 50, ids[1] = 10, ids[2] = 50;
+    CHECK(vk_db_fetch_vectors(db, ids, 3, got) == VK_OK && memcmp(got, x + 50 * D, sizeof(float) * D) == 0 &&
+              memcmp(got + D, x + 10 * D, sizeof(float) * D) == 0 &&
+              memcmp(got + 2 * D, x + 50 * D, sizeof(float) * D) == 0,
+          "unsorted and repeated ids by lookups, in the order asked");
+
     vk_index *ix;
     CHECK(vk_index_factory(&ix, D, "NotAnIndex", VK_METRIC_L2) == VK_EFAISS, "bad factory string refused");
     CHECK(strstr(vk_errmsg(), "could not parse index string") != NULL, "with FAISS's own message");
@@ -133,6 +154,16 @@ static void test_db(void)
     vk_index_release(back);
     unlink(path);
     CHECK(vk_index_read(&back, path, 0) == VK_ENOTFOUND, "a missing index file is not found");
+
+    vk_rows *none = NULL;
+    CHECK(vk_db_execute(db, "DELETE FROM t WHERE idx = 120", NULL, 0, &none) == VK_OK,
+          "a row goes behind VekterDB's back");
+    vk_rows_free(none);
+    for (int i = 0; i < 200; i++)
+        ids[i] = 100 + i;
+    CHECK(vk_db_fetch_vectors(db, ids, 200, got) == VK_ESTATE && strstr(vk_errmsg(), "idx 120 is in the index") != NULL,
+          "a dense run with a row missing names the first missing idx");
+    free(got);
     free(x);
     vk_db_close(db);
 }
