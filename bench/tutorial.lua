@@ -227,6 +227,7 @@ end
 
 -- results: JSON, and a table on stdout
 local name = string.format("tutorial-n%d-%s", N, faiss_build)
+if factory ~= "IVF5000_HNSW32,PQ32" then name = name .. "-" .. factory:gsub("%W+", "-"):lower() end
 local text = cjson.encode(out)
 for _, file in ipairs({ os.date("!%Y%m%dT%H%M%SZ") .. "-" .. name .. ".json", "latest-" .. name .. ".json" }) do
   local f = assert(io.open(results_dir .. "/" .. file, "w"))
