@@ -288,12 +288,16 @@ static int range_query(vk_db *db, i64 lo, i64 hi, vk_stmt **st)
     return rc;
 }
 
-/* ids (sorted, unique) by one scan of their idx range */
-static int fetch_range(vk_db *db, const i64 *ids, i64 n, vk_rows **out)
+/* what one scan of an idx range does with the ids asked for */
+typedef struct range_visit {
+    int (*take)(struct range_visit *v, i64 at, const vk_value *row);   /* ids[at] found: row */
+    int (*skip)(struct range_visit *v, i64 at);   /* ids[at] not in the table; NULL: passed over */
+} range_visit;
+
+/* ids (sorted, unique) by one scan of their idx range, skipping the rows
+ * not asked for */
+static int range_scan(vk_db *db, const i64 *ids, i64 n, range_visit *v)
 {
-    vk_rows *r = vk_rows_new(2);
-    if (!r)
-        return VK_ENOMEM;
     vk_value row[2];
     vk_stmt *st = NULL;
     int rc = range_query(db, ids[0], ids[n - 1], &st);
@@ -302,62 +306,75 @@ static int fetch_range(vk_db *db, const i64 *ids, i64 n, vk_rows **out)
         rc = VK_OK;
         if (row[0].type != VK_INT)
             continue;
-        while (at < n && ids[at] < row[0].i)
-            at++;
-        if (at < n && ids[at] == row[0].i)
-            rc = vk_rows_append(r, row);
+        for (; rc == VK_OK && at < n && ids[at] < row[0].i; at++)
+            rc = v->skip ? v->skip(v, at) : VK_OK;
+        if (rc == VK_OK && at < n && ids[at] == row[0].i)
+            rc = v->take(v, at++, row);
     }
+    for (; rc == VK_OK && at < n; at++)
+        rc = v->skip ? v->skip(v, at) : VK_OK;
     if (st)
         db->drv->finish(st);
+    return rc;
+}
+
+typedef struct rows_visit {
+    range_visit v;
+    vk_rows *r;
+} rows_visit;
+
+static int take_row(range_visit *v, i64 at, const vk_value *row)
+{
+    (void)at;
+    return vk_rows_append(((rows_visit *)v)->r, row);
+}
+
+/* the rows of ids (sorted, unique): idx and vector */
+static int fetch_range(vk_db *db, const i64 *ids, i64 n, vk_rows **out)
+{
+    rows_visit rv = {.v = {.take = take_row}, .r = vk_rows_new(2)};
+    if (!rv.r)
+        return VK_ENOMEM;
+    int rc = range_scan(db, ids, n, &rv.v);
     if (rc) {
-        vk_rows_free(r);
+        vk_rows_free(rv.r);
         return rc;
     }
-    vk_rows_seal(r);
-    *out = r;
+    vk_rows_seal(rv.r);
+    *out = rv.r;
     return VK_OK;
 }
 
-/* ids sorted, unique and dense (dense_ids): each vector decoded straight
- * from the scan into out, no copy of its bytes kept (create_index reads
- * every record this way, twice) */
-static int fetch_vectors_range(vk_db *db, const i64 *ids, i64 n, i64 d, float *out, unsigned char *found)
+typedef struct vectors_visit {
+    range_visit v;
+    vk_db *db;
+    const i64 *ids;
+    i64 d;
+    float *out;
+    unsigned char *found;   /* NULL: a missing id is an error */
+} vectors_visit;
+
+static int take_vector(range_visit *v, i64 at, const vk_value *row)
 {
-    vk_value row[2];
-    vk_stmt *st = NULL;
-    int rc = range_query(db, ids[0], ids[n - 1], &st);
-    i64 at = 0;
-    while (rc == VK_OK && (rc = db->drv->next(st, row, 2)) == 1) {
-        rc = VK_OK;
-        if (row[0].type != VK_INT)
-            continue;
-        while (at < n && ids[at] < row[0].i && found) {   /* not in the table */
-            found[at] = 0;
-            memset(out + at * d, 0, sizeof(float) * (size_t)d);
-            at++;
-        }
-        if (at < n && ids[at] < row[0].i)
-            break;   /* missing, and the caller wants them all */
-        if (at == n || ids[at] != row[0].i)
-            continue;
-        if (row[1].type != VK_BLOB && row[1].type != VK_TEXT)
-            rc = vk_fail(VK_ECODEC, "corrupted vector at idx %lld: not a blob", (long long)ids[at]);
-        else if ((rc = vk_decode(row[1].s, row[1].len, out + at * d, d)))
-            vk_fail_context("idx %lld", (long long)ids[at]);
-        else if (found)
-            found[at] = 1;
-        at++;
-    }
-    if (st)
-        db->drv->finish(st);
-    if (rc == VK_OK && at < n && !found)
-        rc = vk_fail(VK_ESTATE, "idx %lld is in the index but not in table %s: "
-                     "the index does not belong to this table", (long long)ids[at], db->table);
-    for (; rc == VK_OK && at < n; at++) {
-        found[at] = 0;
-        memset(out + at * d, 0, sizeof(float) * (size_t)d);
-    }
-    return rc;
+    vectors_visit *w = (vectors_visit *)v;
+    if (row[1].type != VK_BLOB && row[1].type != VK_TEXT)
+        return vk_fail(VK_ECODEC, "corrupted vector at idx %lld: not a blob", (long long)w->ids[at]);
+    if (vk_decode(row[1].s, row[1].len, w->out + at * w->d, w->d))
+        return vk_fail_context("idx %lld", (long long)w->ids[at]);
+    if (w->found)
+        w->found[at] = 1;
+    return VK_OK;
+}
+
+static int skip_vector(range_visit *v, i64 at)
+{
+    vectors_visit *w = (vectors_visit *)v;
+    if (!w->found)
+        return vk_fail(VK_ESTATE, "idx %lld is in the index but not in table %s: "
+                       "the index does not belong to this table", (long long)w->ids[at], w->db->table);
+    w->found[at] = 0;
+    memset(w->out + at * w->d, 0, sizeof(float) * (size_t)w->d);
+    return VK_OK;
 }
 
 static int sorted_unique(const i64 *ids, i64 n)
@@ -376,8 +393,13 @@ int vk_db_fetch_vectors_found(vk_db *db, const i64 *ids, i64 n, float *out, unsi
     i64 d = vk_db_dim(db);
     if (d <= 0)
         return d < 0 ? vk_errcode() : vk_fail(VK_ESTATE, "the table holds no vectors");
-    if (n > 0 && dense_ids(db, ids, n) && sorted_unique(ids, n))
-        return fetch_vectors_range(db, ids, n, d, out, found);
+    /* a dense run (create_index reads every record so, twice): each vector
+     * decoded straight from the scan, no copy of its bytes kept */
+    if (n > 0 && dense_ids(db, ids, n) && sorted_unique(ids, n)) {
+        vectors_visit w = {.v = {.take = take_vector, .skip = skip_vector}, .db = db, .ids = ids, .d = d,
+                           .out = out, .found = found};
+        return range_scan(db, ids, n, &w.v);
+    }
     vk_rows *got;
     id_row *map;
     i64 ngot;

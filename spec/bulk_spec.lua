@@ -93,13 +93,7 @@ end)
 -- the vectors of a batch are encoded on the other threads while the database
 -- writes its first rows (write_insert.c): what is stored must not depend on it
 describe("encoding while the database writes", function()
-  local function with_threads(n, fn)
-    local before = vekterdb.get_num_threads()
-    vekterdb.set_num_threads(n)
-    local ok, err = pcall(fn)
-    vekterdb.set_num_threads(before)
-    if not ok then error(err, 0) end
-  end
+  local with_threads = H.with_threads
 
   local function stored(db)
     local out = {}

@@ -148,6 +148,16 @@ function H.alive(pid)
   return ok == true or ok == 0
 end
 
+--- fn() with vekterdb.set_num_threads(n), the count restored after (also on error)
+function H.with_threads(n, fn)
+  local before = vekterdb.get_num_threads()
+  vekterdb.set_num_threads(n)
+  local ok, r = pcall(fn)
+  vekterdb.set_num_threads(before)
+  if not ok then error(r, 0) end
+  return r
+end
+
 function H.error_of(fn, ...)
   local ok, err = pcall(fn, ...)
   assert(not ok, "expected an error, got none")

@@ -43,14 +43,7 @@ local function brute(recs, qv, live)
   return out
 end
 
-local function with_threads(n, fn)
-  local before = vekterdb.get_num_threads()
-  vekterdb.set_num_threads(n)
-  local ok, r = pcall(fn)
-  vekterdb.set_num_threads(before)
-  if not ok then error(r, 0) end
-  return r
-end
+local with_threads = H.with_threads
 
 local function same_as_brute(res, recs, q, live)
   assert.are.equal(NQ, #res)
