@@ -22,8 +22,6 @@ struct vk_batch {
     i64 first_idx;        /* idx of the first row */
     i64 next_idx;         /* idx the next row must carry */
     int given_idx;        /* a row carried its idx (it cannot be numbered again) */
-    vk_buf pend;          /* per row: 1 when its blob is still to be encoded from vecs */
-    unsigned char cur_pend;
     char *blob;           /* the encoded vectors of the batch, one slot per row */
     size_t blob_cap;
 };

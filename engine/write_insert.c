@@ -48,7 +48,6 @@ void vk_batch_free(vk_batch *b)
     free(b->set);
     vk_buf_free(&b->scratch);
     vk_buf_free(&b->vecs);
-    vk_buf_free(&b->pend);
     free(b->blob);
     free(b);
 }
@@ -59,7 +58,6 @@ void vk_batch_clear(vk_batch *b)
     b->rows->heap.len = 0;
     b->nrows = 0;
     b->vecs.len = 0;
-    b->pend.len = 0;
     b->given_idx = 0;
     /* a guess that lets a record with a wrong idx fail early; the batch is
      * numbered again inside its write transaction */
@@ -73,7 +71,6 @@ void vk_batch_begin_row(vk_batch *b)
     memset(b->cur, 0, sizeof(vk_value) * (size_t)b->ncols);
     memset(b->set, 0, (size_t)b->ncols);
     b->scratch.len = 0;
-    b->cur_pend = 0;
 }
 
 /* keeps bytes in the row's scratch buffer; cells hold offsets for now */
@@ -147,7 +144,8 @@ static int keep_vector(vk_batch *b, const float *v, i64 d, const void *blob, siz
     return vk_buf_add(&b->vecs, v, sizeof(float) * (size_t)d);
 }
 
-/* the blob is encoded from vecs when the batch is written (write_rows) */
+/* the blob stays empty until the batch is written (write_rows encodes it
+ * from vecs): no zstd frame is empty, so an empty one marks it pending */
 int vk_batch_set_vector(vk_batch *b, const float *v, int64_t d)
 {
     int rc = check_dim(b, d);
@@ -157,7 +155,6 @@ int vk_batch_set_vector(vk_batch *b, const float *v, int64_t d)
         return vk_fail(VK_EINVAL, "the vector was set twice");
     if ((rc = keep_vector(b, v, d, "", 0)))
         return rc;
-    b->cur_pend = 1;
     b->d = d;
     return VK_OK;
 }
@@ -222,10 +219,7 @@ int vk_batch_end_row(vk_batch *b)
         else if (v->type == VK_TEXT || v->type == VK_BLOB)
             v->s = b->scratch.p + (uintptr_t)v->s;
     }
-    if ((rc = vk_rows_append(b->rows, b->cur)) == VK_OK &&
-        (rc = vk_buf_add(&b->pend, &b->cur_pend, 1)))
-        b->rows->nrows--;
-    if (rc) {
+    if ((rc = vk_rows_append(b->rows, b->cur))) {
         vk_batch_abort_row(b);
         return rc;
     }
@@ -266,13 +260,13 @@ static int encode_chunk(encoder *e, i64 c)
     i64 lo = c * ENCODE_CHUNK, hi = lo + ENCODE_CHUNK < b->nrows ? lo + ENCODE_CHUNK : b->nrows;
     int vc = b->db->vec_col;
     for (i64 r = lo; r < hi; r++) {
-        if (!b->pend.p[r])
-            continue;
+        vk_value *v = &b->rows->cells[r * b->ncols + vc];
+        if (v->len)
+            continue;   /* given serialized */
         char *dst = b->blob + (size_t)r * e->stride;
         size_t len = vk_encode((const float *)b->vecs.p + r * b->d, b->d, b->level, dst, e->stride);
         if (!len)
             return vk_errcode();
-        vk_value *v = &b->rows->cells[r * b->ncols + vc];
         v->s = dst;
         v->len = len;
     }
@@ -342,10 +336,10 @@ static int encoder_need(vk_rows_feed *f, i64 n)
  * every thread vekterdb.set_num_threads allows */
 static int write_rows(vk_db *db, vk_batch *b)
 {
-    i64 npend = 0;
-    for (i64 r = 0; r < b->nrows; r++)
-        npend += b->pend.p[r];
-    if (npend == 0)
+    i64 r = 0;
+    while (r < b->nrows && b->rows->cells[r * b->ncols + db->vec_col].len)
+        r++;
+    if (r == b->nrows)   /* every vector came serialized */
         return db->drv->insert(db, b->rows);
     encoder e = {.feed = {.need = encoder_need}, .b = b, .stride = vk_codec_bound(b->d),
                  .nchunks = (b->nrows + ENCODE_CHUNK - 1) / ENCODE_CHUNK};
